@@ -1,0 +1,96 @@
+# clipsort — plain Makefile; paths and flags are in config.mk, each directory's
+# programs and tests in its own module.mk.
+#
+#   make            build every tool into bin/
+#   make check      unit and tool tests, then the ASan/UBSan build of the C parts
+#   make bench      benchmarks (speed targets live here, never in tests)
+#   make demo       the whole pipeline on a bundled generated sample
+#   make install PREFIX=/usr/local
+
+include config.mk
+
+SAN ?=
+ifeq ($(SAN),)
+O := build/obj
+B := bin
+else
+O := build/san/obj
+B := build/san/bin
+CFLAGS   += $(SANFLAGS)
+CXXFLAGS += $(SANFLAGS)
+LDFLAGS  += $(SANFLAGS)
+endif
+ifneq ($(DEVELOPER),)
+CFLAGS   += $(DEVWARN)
+CXXFLAGS += $(DEVWARNXX)
+endif
+
+CPPFLAGS += $(VIPS_CFLAGS) $(HDF5_CFLAGS) $(ARCHIVE_CFLAGS) $(JANSSON_CFLAGS) $(BLAS_CFLAGS)
+
+PROGS      :=
+TORCH_PROGS :=
+UNIT_TESTS :=
+SCRIPTS    :=
+MAN1       :=
+MAN5       :=
+LIBCOMMON  := $(O)/libcommon.a
+COMMON_LIBS = $(HDF5_LIBS) $(CRYPTO_LIBS) -lm
+
+all: deps
+
+include $(sort $(wildcard */module.mk))
+
+all: $(PROGS) $(if $(SAN),,$(TORCH_PROGS)) $(UNIT_TESTS)
+
+$(O)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(O)/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(TORCH_CFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(O)/tests/%: tests/unit/%.c $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) $(filter %.c %.o %.a,$^) $(COMMON_LIBS) $(UNIT_LIBS_$*) -o $@
+
+$(LIBCOMMON): $(COMMON_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && $(AR) rcs $@ $^
+
+# The install step: apt-installs every Debian package the project needs when one
+# is missing (checked once, then remembered in .deps-ok until the list changes).
+deps: .deps-ok
+.deps-ok: scripts/install-deps
+	scripts/install-deps
+	@touch $@
+
+check: all
+	$(MAKE) --no-print-directory SAN=1 all
+	tests/run bin build/obj/tests build/san/bin build/san/obj/tests
+
+check-fast: all
+	tests/run bin build/obj/tests
+
+bench: all
+	bench/run
+
+demo: all
+	demo/run
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 755 $(PROGS) $(TORCH_PROGS) $(SCRIPTS) $(DESTDIR)$(BINDIR)
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5
+
+manlint:
+	mandoc -Tlint -Wwarning $(MAN1) $(MAN5)
+
+clean:
+	rm -rf build $(filter bin/clipsort-%,$(PROGS) $(TORCH_PROGS))
+
+.PHONY: all deps check check-fast bench demo install manlint clean
+.DELETE_ON_ERROR:
+
+-include $(shell find build -name '*.d' 2>/dev/null)

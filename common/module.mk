@@ -1,0 +1,1 @@
+COMMON_OBJS := $(patsubst %.c,$(O)/%.o,$(wildcard common/*.c))
