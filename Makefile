@@ -38,7 +38,7 @@ COMMON_LIBS = $(HDF5_LIBS) $(CRYPTO_LIBS) -lm
 
 all: deps
 
-include $(sort $(wildcard */module.mk))
+include $(sort $(wildcard */*.mk))
 
 all: $(PROGS) $(if $(SAN),,$(TORCH_PROGS)) $(UNIT_TESTS)
 
