@@ -38,7 +38,7 @@ COMMON_LIBS = $(HDF5_LIBS) $(CRYPTO_LIBS) -lm
 
 all: deps
 
-include $(sort $(wildcard */*.mk))
+include $(sort $(wildcard */*.mk tests/fuzz/*.mk))
 
 all: $(PROGS) $(if $(SAN),,$(TORCH_PROGS)) $(UNIT_TESTS)
 
@@ -73,10 +73,10 @@ check-fast: all
 	tests/run bin build/obj/tests
 
 bench: all
-	bench/run
+	tests/bench/run
 
 demo: all
-	demo/run
+	scripts/demo
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
@@ -90,7 +90,7 @@ manlint:
 clean:
 	rm -rf build $(filter bin/clipsort-%,$(PROGS) $(TORCH_PROGS))
 
-.PHONY: all deps check check-fast bench demo install manlint clean
+.PHONY: all deps check check-fast bench demo install manlint clean fuzz
 .DELETE_ON_ERROR:
 
 -include $(shell find build -name '*.d' 2>/dev/null)
