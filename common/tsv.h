@@ -1,7 +1,9 @@
 /* tsv.h — the TSV of DESIGN.md: UTF-8, one header line, TAB-separated; TAB, newline
- * and backslash inside a field are written \t, \n, \\ (and read back; \r is also
- * accepted on input).  A UTF-8 BOM before the header and a CR before each newline are
- * tolerated on input (files edited on Windows), never written.
+ * and backslash inside a field are written \t, \n, \\ (and read back); a carriage
+ * return is written \r (also accepted on input).  Any other escape is an error.
+ * A UTF-8 BOM before the header and a CR before each newline are tolerated on
+ * input (files edited on Windows), never written.  The last line may lack its
+ * newline.  Column names must be non-empty and distinct.
  *
  * Ownership: a tsv_reader is caller-owned (tsv_reader_init/_release); the strings
  * returned by tsv_reader_field() and the column names belong to the reader and are
@@ -47,7 +49,8 @@ void tsv_reader_release(tsv_reader *r);
  * FILE and caught by cs_fshut(). */
 void tsv_put_field(FILE *fp, const char *s);
 void tsv_put_row(FILE *fp, const char *const *fields, size_t n);
-/* Shortest decimal that reads back as the same double (%.15g..%.17g), "nan"/"inf" never. */
+/* Shortest decimal that reads back as the same double (%.15g..%.17g), "nan"/"inf" never:
+ * a non-finite value (a caller's bug) is written as the empty string. */
 void tsv_fmt_double(char buf[32], double v);
 /* Same for a float (round-trips as float). */
 void tsv_fmt_float(char buf[32], float v);
