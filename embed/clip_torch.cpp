@@ -1,0 +1,633 @@
+// clip_torch.cpp — the libtorch shim behind clip.h: one parameterised ViT image
+// tower and text tower driven by open_clip_config.json, with the state-dict names
+// of OpenCLIP's VisionTransformer / TextTransformer / CLIP (transformer.py,
+// model.py).  No exception crosses extern "C"; nothing is printed; nothing exits.
+// libtorch's headers are not warning-clean under -Wshadow -Wextra (an official
+// tree is included with -I, not as system headers).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/version.h>  // TORCH_VERSION_MAJOR
+#pragma GCC diagnostic pop
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+extern "C" {
+#include "clip.h"
+#include "clipcfg.h"
+#include "safetensors.h"
+}
+
+namespace {
+
+thread_local std::string g_err;
+
+struct Error : std::runtime_error {
+	int status;
+	Error(int s, const std::string &m) : std::runtime_error(m), status(s) {}
+};
+
+int set_err(int status, const std::string &msg)
+{
+	g_err = msg;
+	return status;
+}
+
+// Wraps a body so no exception escapes: our own errors keep their status; a
+// libtorch error is CS_EINTERNAL (or CS_ENOMEM for allocation failures).
+template <class F> int guarded(F &&f)
+{
+	try {
+		g_err.clear();
+		return f();
+	} catch (const Error &e) {
+		return set_err(e.status, e.what());
+	} catch (const std::bad_alloc &) {
+		return set_err(CS_ENOMEM, "out of memory");
+	} catch (const c10::Error &e) {
+		std::string m = e.what_without_backtrace();
+		int st = m.find("alloc") != std::string::npos && m.find("memory") != std::string::npos ? CS_ENOMEM
+		                                                                                      : CS_EINTERNAL;
+		return set_err(st, "libtorch: " + m);
+	} catch (const std::exception &e) {
+		return set_err(CS_EINTERNAL, std::string("internal error: ") + e.what());
+	} catch (...) {
+		return set_err(CS_EINTERNAL, "internal error: unknown exception");
+	}
+}
+
+using at::Tensor;
+
+struct LN {
+	Tensor w, b;
+	double eps = 1e-5;
+};
+
+struct Block {
+	LN ln1, ln2;
+	Tensor in_w, in_b, out_w, out_b, fc_w, fc_b, pr_w, pr_b;
+	Tensor ls1, ls2;  // undefined without LayerScale
+};
+
+struct Tower {
+	std::vector<Block> blocks;
+	int width = 0, heads = 0, act = CLIP_ACT_GELU;
+};
+
+std::string shape_str(at::IntArrayRef s)
+{
+	std::string r = "[";
+	for (size_t i = 0; i < s.size(); i++)
+		r += (i ? ", " : "") + std::to_string(s[i]);
+	return r + "]";
+}
+
+} // namespace
+
+struct cs_model {
+	clipcfg cfg{};
+	st_file *st = nullptr;
+	std::string dir, name, fingerprint, device_str, dtype_str, weights_path;
+	at::Device device{at::kCPU};
+	at::ScalarType dtype = at::kFloat;
+	bool fused = true;
+	std::set<std::string> used;
+
+	// image tower
+	Tensor patch_w;    // [width, 3*p*p]
+	Tensor cls_pos;    // class_embedding + positional_embedding[0]: [width]
+	Tensor pos_patch;  // positional_embedding[1:]: [grid^2, width]
+	LN ln_pre, ln_post;
+	bool has_ln_pre = true;
+	Tensor vproj;      // [width, embed]
+	Tower vis;
+
+	// text tower
+	Tensor tok_emb;    // [vocab, width]
+	Tensor tpos;       // [ctx, width]
+	LN ln_final;
+	Tensor tproj, tproj_b;  // [width, embed] (Parameter) or [embed, width] + [embed] (Linear)
+	Tower txt;
+
+	double logit_scale = 0, logit_bias = 0;
+
+	~cs_model() { st_close(st); }
+
+	// want: the dtype to convert to (default: the model's); cpu: keep on the CPU
+	Tensor load(const std::string &key, std::vector<int64_t> shape,
+	            c10::optional<at::ScalarType> want = c10::nullopt, bool cpu = false);
+	LN load_ln(const std::string &prefix, int width, double eps);
+	void load_tower(Tower &t, const std::string &prefix, int layers, int width, int heads, int mlp, bool ls,
+	                int act, double eps);
+	Tensor scalar(const std::string &key);
+};
+
+namespace {
+
+at::ScalarType st_to_torch(int dt)
+{
+	switch (dt) {
+	case ST_F32: return at::kFloat;
+	case ST_F16: return at::kHalf;
+	case ST_BF16: return at::kBFloat16;
+	case ST_F64: return at::kDouble;
+	default: return at::kByte;
+	}
+}
+
+} // namespace
+
+// A weight by its state-dict name, checked against the shape the config implies,
+// on the model's device in the model's dtype.  F32 weights used as F32 on the CPU
+// are wrapped in place in the mmapped file (no copy).
+Tensor cs_model::load(const std::string &key, std::vector<int64_t> shape, c10::optional<at::ScalarType> want,
+                      bool cpu)
+{
+	const st_tensor *t = st_find(st, key.c_str());
+	if (!t)
+		throw Error(CS_EMODEL_FORMAT, weights_path + ": tensor " + key + " is missing (config and weights disagree?)");
+	std::vector<int64_t> have(t->shape, t->shape + t->ndim);
+	if (have != shape)
+		throw Error(CS_EMODEL_FORMAT, weights_path + ": tensor " + key + ": expected shape " + shape_str(shape) +
+		                                  ", found " + shape_str(have));
+	if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16 && t->dtype != ST_F64)
+		throw Error(CS_EMODEL_FORMAT, weights_path + ": tensor " + key + ": dtype " + st_dtype_name(t->dtype) +
+		                                  " (expected F32, F16 or BF16)");
+	used.insert(key);
+	auto src_type = st_to_torch(t->dtype);
+	void *p = const_cast<void *>(t->data);
+	size_t align = st_dtype_size(t->dtype);
+	Tensor x;
+	if (reinterpret_cast<uintptr_t>(p) % align == 0) {
+		x = at::from_blob(p, shape, at::TensorOptions().dtype(src_type));
+	} else {
+		x = at::empty(shape, at::TensorOptions().dtype(src_type));
+		std::memcpy(x.data_ptr(), p, t->end - t->begin);
+	}
+	auto dt = want ? *want : dtype;
+	auto dev = cpu ? at::Device(at::kCPU) : device;
+	if (x.device() == dev && src_type == dt)
+		return x;  // zero-copy view of the mmap: never written to
+	return x.to(dev, dt);
+}
+
+LN cs_model::load_ln(const std::string &prefix, int width, double eps)
+{
+	LN l;
+	// LayerNorm runs in fp32 whatever the model's dtype
+	l.w = load(prefix + ".weight", {width}, at::kFloat);
+	l.b = load(prefix + ".bias", {width}, at::kFloat);
+	l.eps = eps;
+	return l;
+}
+
+void cs_model::load_tower(Tower &t, const std::string &prefix, int layers, int width, int heads, int mlp, bool ls,
+                          int act, double eps)
+{
+	t.width = width;
+	t.heads = heads;
+	t.act = act;
+	for (int i = 0; i < layers; i++) {
+		std::string p = prefix + "transformer.resblocks." + std::to_string(i) + ".";
+		Block b;
+		b.ln1 = load_ln(p + "ln_1", width, eps);
+		b.ln2 = load_ln(p + "ln_2", width, eps);
+		b.in_w = load(p + "attn.in_proj_weight", {3 * width, width});
+		b.in_b = load(p + "attn.in_proj_bias", {3 * width});
+		b.out_w = load(p + "attn.out_proj.weight", {width, width});
+		b.out_b = load(p + "attn.out_proj.bias", {width});
+		b.fc_w = load(p + "mlp.c_fc.weight", {mlp, width});
+		b.fc_b = load(p + "mlp.c_fc.bias", {mlp});
+		b.pr_w = load(p + "mlp.c_proj.weight", {width, mlp});
+		b.pr_b = load(p + "mlp.c_proj.bias", {width});
+		if (ls) {
+			b.ls1 = load(p + "ls_1.gamma", {width});
+			b.ls2 = load(p + "ls_2.gamma", {width});
+		}
+		t.blocks.push_back(std::move(b));
+	}
+}
+
+Tensor cs_model::scalar(const std::string &key)
+{
+	const st_tensor *t = st_find(st, key.c_str());
+	if (t && t->ndim == 1 && t->shape[0] == 1)  // some exports store [1]
+		return load(key, {1}, at::kDouble, true);
+	return load(key, {}, at::kDouble, true);
+}
+
+namespace {
+
+Tensor layer_norm(const Tensor &x, const LN &l)
+{
+	if (x.scalar_type() == at::kFloat)
+		return at::layer_norm(x, {l.w.size(0)}, l.w, l.b, l.eps);
+	return at::layer_norm(x.to(at::kFloat), {l.w.size(0)}, l.w, l.b, l.eps).to(x.scalar_type());
+}
+
+Tensor activation(const Tensor &x, int act)
+{
+	switch (act) {
+	case CLIP_ACT_GELU_TANH: return at::gelu(x, "tanh");
+	case CLIP_ACT_QUICK_GELU: return x * at::sigmoid(1.702 * x);
+	default: return at::gelu(x);
+	}
+}
+
+// Multi-head self-attention of nn.MultiheadAttention (batch_first): x [N, L, C].
+// causal: position i attends to positions <= i.
+Tensor attention(const Tensor &x, const Block &b, int heads, bool causal, bool fused)
+{
+	const int64_t N = x.size(0), L = x.size(1), C = x.size(2), hd = C / heads;
+	Tensor qkv = at::linear(x, b.in_w, b.in_b).view({N, L, 3, heads, hd}).permute({2, 0, 3, 1, 4});
+	Tensor q = qkv[0], k = qkv[1], v = qkv[2];  // [N, H, L, hd]
+	Tensor o;
+#if TORCH_VERSION_MAJOR >= 2
+	if (fused) {
+		o = at::scaled_dot_product_attention(q, k, v, {}, 0.0, causal && L > 1);
+	} else
+#endif
+	{
+		(void)fused;
+		const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+		Tensor qf = q.reshape({N * heads, L, hd}), kf = k.reshape({N * heads, L, hd});
+		Tensor vf = v.reshape({N * heads, L, hd});
+		Tensor s;
+		if (causal && L > 1) {
+			Tensor mask = at::full({L, L}, -std::numeric_limits<float>::infinity(),
+			                          at::TensorOptions().dtype(x.scalar_type()).device(x.device()))
+			                  .triu_(1);
+			s = at::baddbmm(mask, qf, kf.transpose(1, 2), 1.0, scale);
+		} else {
+			s = at::bmm(qf, kf.transpose(1, 2)).mul_(scale);
+		}
+		if (s.scalar_type() == at::kFloat)
+			s = at::softmax(s, -1);
+		else
+			s = at::softmax(s, -1, at::kFloat).to(x.scalar_type());
+		o = at::bmm(s, vf).view({N, heads, L, hd});
+	}
+	o = o.permute({0, 2, 1, 3}).reshape({N, L, C});
+	return at::linear(o, b.out_w, b.out_b);
+}
+
+Tensor block_forward(Tensor x, const Block &b, const Tower &t, bool causal, bool fused)
+{
+	Tensor a = attention(layer_norm(x, b.ln1), b, t.heads, causal, fused);
+	x = b.ls1.defined() ? x + a * b.ls1 : x + a;
+	Tensor m = at::linear(activation(at::linear(layer_norm(x, b.ln2), b.fc_w, b.fc_b), t.act), b.pr_w, b.pr_b);
+	return b.ls2.defined() ? x + m * b.ls2 : x + m;
+}
+
+Tensor tower_forward(Tensor x, const Tower &t, bool causal, bool fused)
+{
+	for (const Block &b : t.blocks)
+		x = block_forward(x, b, t, causal, fused);
+	return x;
+}
+
+void write_out(const Tensor &feat, float *out, int normalize)
+{
+	Tensor f = feat.to(at::kCPU, at::kFloat).contiguous();
+	if (normalize) {
+		// F.normalize: x / max(||x||, 1e-12)
+		Tensor n = f.norm(2, -1, true).clamp_min(1e-12);
+		f = (f / n).contiguous();
+	}
+	std::memcpy(out, f.data_ptr<float>(), static_cast<size_t>(f.numel()) * sizeof(float));
+}
+
+std::string basename_of(std::string d)
+{
+	while (d.size() > 1 && d.back() == '/')
+		d.pop_back();
+	size_t s = d.rfind('/');
+	return s == std::string::npos ? d : d.substr(s + 1);
+}
+
+void parse_device(const char *dev, at::Device &out, std::string &str)
+{
+	std::string d = dev && *dev ? dev : "auto";
+	if (d == "auto") {
+		if (at::hasCUDA()) {
+			out = at::Device(at::kCUDA, 0);
+			str = "cuda:0";
+		} else {
+			out = at::Device(at::kCPU);
+			str = "cpu";
+		}
+		return;
+	}
+	if (d == "cpu") {
+		out = at::Device(at::kCPU);
+		str = "cpu";
+		return;
+	}
+	int idx = 0;
+	if (d.rfind("cuda", 0) == 0) {
+		std::string rest = d.substr(4);
+		if (!rest.empty()) {
+			if (rest[0] != ':' || rest.size() < 2 || rest.size() > 4 ||
+			    rest.find_first_not_of("0123456789", 1) != std::string::npos)
+				throw Error(CS_EINVAL, "device \"" + d + "\": expected auto, cpu, cuda or cuda:N");
+			idx = std::atoi(rest.c_str() + 1);
+		}
+		if (!at::hasCUDA())
+			throw Error(CS_EDEVICE, "device \"" + d + "\": CUDA is not available (no GPU, or libtorch built without CUDA)");
+		if (idx >= static_cast<int>(at::detail::getCUDAHooks().getNumGPUs()))
+			throw Error(CS_EDEVICE, "device \"" + d + "\": only " + std::to_string(at::detail::getCUDAHooks().getNumGPUs()) +
+			                            " CUDA device(s)");
+		out = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(idx));
+		str = "cuda:" + std::to_string(idx);
+		return;
+	}
+	throw Error(CS_EINVAL, "device \"" + d + "\": expected auto, cpu, cuda or cuda:N");
+}
+
+void pick_dtype(int want, const at::Device &dev, at::ScalarType &dt, std::string &str)
+{
+	switch (want) {
+	case CS_DTYPE_AUTO:
+		// CUDA: fp16 (tensor cores); CPU: fp32 (see clipsort-models(7) for the bf16 measurement)
+		if (dev.is_cuda()) {
+			dt = at::kHalf;
+			str = "f16";
+		} else {
+			dt = at::kFloat;
+			str = "f32";
+		}
+		return;
+	case CS_DTYPE_F32: dt = at::kFloat; str = "f32"; return;
+	case CS_DTYPE_F16:
+		if (!dev.is_cuda())
+			throw Error(CS_EDEVICE, "dtype f16 needs a CUDA device (use bf16 or f32 on the CPU)");
+		dt = at::kHalf;
+		str = "f16";
+		return;
+	case CS_DTYPE_BF16: dt = at::kBFloat16; str = "bf16"; return;
+	default: throw Error(CS_EINVAL, "dtype " + std::to_string(want) + ": expected one of CS_DTYPE_*");
+	}
+}
+
+int online_cpus()
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? static_cast<int>(n) : 1;
+}
+
+void load_model(cs_model *m, const char *dir, const cs_model_params *p)
+{
+	char err[1024] = "";
+	int rc;
+	m->dir = dir;
+	m->name = basename_of(dir);
+	m->fused = p->fused_attention != 0;
+	if (access(dir, F_OK) != 0)
+		throw Error(CS_EMODEL_MISSING, std::string(dir) + ": model directory not found (see clipsort-fetch-model(1))");
+	std::string cfgpath = std::string(dir) + "/open_clip_config.json";
+	if ((rc = clipcfg_load(cfgpath.c_str(), &m->cfg, err, sizeof err)) != 0)
+		throw Error(rc, err);
+	m->weights_path = std::string(dir) + "/open_clip_model.safetensors";
+	if ((rc = st_open(m->weights_path.c_str(), &m->st, err, sizeof err)) != 0)
+		throw Error(rc, err);
+	char fp[65];
+	if ((rc = st_fingerprint(m->st, fp, err, sizeof err)) != 0)
+		throw Error(rc, err);
+	m->fingerprint = fp;
+
+	parse_device(p->device, m->device, m->device_str);
+	pick_dtype(p->dtype, m->device, m->dtype, m->dtype_str);
+	at::set_num_threads(p->n_threads > 0 ? p->n_threads : online_cpus());
+
+	const clipcfg &c = m->cfg;
+	const clip_vision_cfg &v = c.vision;
+	const int64_t grid = v.image_size / v.patch_size, vw = v.width;
+	Tensor conv = m->load("visual.conv1.weight", {vw, 3, v.patch_size, v.patch_size});
+	m->patch_w = conv.reshape({vw, 3 * v.patch_size * v.patch_size});
+	Tensor cls = m->load("visual.class_embedding", {vw});
+	Tensor pos = m->load("visual.positional_embedding", {grid * grid + 1, vw});
+	m->cls_pos = (cls + pos[0]).contiguous();
+	m->pos_patch = pos.slice(0, 1);
+	m->has_ln_pre = !v.no_ln_pre;
+	if (m->has_ln_pre)
+		m->ln_pre = m->load_ln("visual.ln_pre", v.width, v.ln_eps);
+	m->load_tower(m->vis, "visual.", v.layers, v.width, v.heads, v.mlp_width, v.has_ls, v.act, v.ln_eps);
+	m->ln_post = m->load_ln("visual.ln_post", v.width, v.ln_eps);
+	m->vproj = m->load("visual.proj", {vw, c.embed_dim});
+
+	const clip_text_cfg &t = c.text;
+	const std::string tp = c.custom_text ? "text." : "";
+	m->tok_emb = m->load(tp + "token_embedding.weight", {t.vocab_size, t.width});
+	m->tpos = m->load(tp + "positional_embedding", {t.context_length, t.width});
+	m->load_tower(m->txt, tp, t.layers, t.width, t.heads, t.mlp_width, t.has_ls, t.act, t.ln_eps);
+	m->ln_final = m->load_ln(tp + "ln_final", t.width, t.ln_eps);
+	if (t.proj_bias) {
+		m->tproj = m->load(tp + "text_projection.weight", {c.embed_dim, t.width});
+		m->tproj_b = m->load(tp + "text_projection.bias", {c.embed_dim});
+	} else {
+		m->tproj = m->load(tp + "text_projection", {t.width, c.embed_dim});
+	}
+	m->logit_scale = std::exp(m->scalar("logit_scale").item<double>());
+	if (c.has_logit_bias)
+		m->logit_bias = m->scalar("logit_bias").item<double>();
+
+	for (size_t i = 0; i < st_count(m->st); i++) {
+		const char *n = st_at(m->st, i)->name;
+		if (!m->used.count(n))
+			throw Error(CS_EMODEL_FORMAT, m->weights_path + ": unexpected tensor " + n +
+			                                  " (the config does not describe these weights)");
+	}
+}
+
+Tensor encode_image(cs_model *m, const float *chw, int n)
+{
+	const clip_vision_cfg &v = m->cfg.vision;
+	const int64_t S = v.image_size, P = v.patch_size, G = S / P, W = v.width;
+	Tensor x = at::from_blob(const_cast<float *>(chw), {n, 3, G, P, G, P}, at::kFloat);
+	// patchify = conv1 with stride = kernel: [N, G, G, 3, P, P] rows times conv1.weight^T
+	x = x.permute({0, 2, 4, 1, 3, 5}).to(m->device, m->dtype).reshape({n, G * G, 3 * P * P});
+	x = at::matmul(x, m->patch_w.t()) + m->pos_patch;
+	x = at::cat({m->cls_pos.expand({n, 1, W}), x}, 1);
+	if (m->has_ln_pre)
+		x = layer_norm(x, m->ln_pre);
+	x = tower_forward(x, m->vis, false, m->fused);
+	Tensor pooled;
+	if (v.pool == CLIP_POOL_AVG)
+		pooled = v.final_ln_after_pool ? layer_norm(x.slice(1, 1).mean(1), m->ln_post)
+		                               : layer_norm(x, m->ln_post).slice(1, 1).mean(1);
+	else  // LayerNorm is per token: ln_post(x)[:, 0] == ln_post(x[:, 0])
+		pooled = layer_norm(x.select(1, 0), m->ln_post);
+	return at::matmul(pooled, m->vproj);
+}
+
+Tensor encode_text(cs_model *m, const int64_t *tokens, int n)
+{
+	const clip_text_cfg &t = m->cfg.text;
+	const int64_t ctx = t.context_length;
+	std::vector<int64_t> idx(static_cast<size_t>(n));
+	int64_t L = 1;
+	for (int i = 0; i < n; i++) {
+		const int64_t *row = tokens + static_cast<int64_t>(i) * ctx;
+		int64_t best = 0, eos = -1;
+		for (int64_t j = 0; j < ctx; j++) {
+			if (row[j] < 0 || row[j] >= t.vocab_size)
+				throw Error(CS_EINVAL, "prompt " + std::to_string(i) + ", position " + std::to_string(j) + ": token id " +
+				                           std::to_string(row[j]) + " outside the vocabulary [0, " +
+				                           std::to_string(t.vocab_size) + ")");
+			if (row[j] > row[best])
+				best = j;  // first maximum, as torch.argmax
+			if (eos < 0 && row[j] == t.eos_id)
+				eos = j;
+		}
+		switch (t.pool) {
+		case CLIP_POOL_EOS: idx[i] = eos < 0 ? 0 : eos; break;
+		case CLIP_POOL_FIRST: idx[i] = 0; break;
+		case CLIP_POOL_LAST: idx[i] = ctx - 1; break;
+		default: idx[i] = best; break;
+		}
+		L = std::max(L, idx[i] + 1);
+	}
+	// With the causal mask no position sees a later one, so positions after the
+	// last pooled one cannot change the output: compute only up to it.
+	if (!t.causal)
+		L = ctx;
+	Tensor ids = at::from_blob(const_cast<int64_t *>(tokens), {n, ctx}, at::kLong).slice(1, 0, L).to(m->device);
+	Tensor x = at::embedding(m->tok_emb, ids) + m->tpos.slice(0, 0, L);
+	x = tower_forward(x, m->txt, t.causal, m->fused);
+	Tensor sel = at::from_blob(idx.data(), {n}, at::kLong).to(m->device);
+	Tensor pooled = x.index({at::arange(n, at::TensorOptions().dtype(at::kLong).device(m->device)), sel});
+	pooled = layer_norm(pooled, m->ln_final);
+	if (m->tproj_b.defined())
+		return at::linear(pooled, m->tproj, m->tproj_b);
+	return at::matmul(pooled, m->tproj);
+}
+
+} // namespace
+
+extern "C" {
+
+cs_model_params cs_model_default_params(void)
+{
+	cs_model_params p;
+	p.device = "auto";
+	p.dtype = CS_DTYPE_AUTO;
+	p.n_threads = 0;
+	p.fused_attention = 1;
+	return p;
+}
+
+int cs_model_load(const char *dir, const cs_model_params *params, cs_model **out)
+{
+	if (out)
+		*out = nullptr;
+	return guarded([&]() -> int {
+		if (!dir || !out)
+			throw Error(CS_EINVAL, "cs_model_load: NULL argument");
+		cs_model_params p = params ? *params : cs_model_default_params();
+		auto *m = new cs_model;
+		try {
+			c10::InferenceMode guard;
+			load_model(m, dir, &p);
+		} catch (...) {
+			delete m;
+			throw;
+		}
+		*out = m;
+		return CS_OK;
+	});
+}
+
+void cs_model_free(cs_model *m)
+{
+	try {
+		delete m;
+	} catch (...) {
+	}
+}
+
+int cs_model_get_info(const cs_model *m, cs_model_info *info)
+{
+	return guarded([&]() -> int {
+		if (!m || !info)
+			throw Error(CS_EINVAL, "cs_model_get_info: NULL argument");
+		const clipcfg &c = m->cfg;
+		std::memset(info, 0, sizeof *info);
+		info->embed_dim = c.embed_dim;
+		info->image_size = c.vision.image_size;
+		info->patch_size = c.vision.patch_size;
+		info->context_length = c.text.context_length;
+		info->vocab_size = c.text.vocab_size;
+		info->logit_scale = m->logit_scale;
+		info->logit_bias = m->logit_bias;
+		info->has_logit_bias = c.has_logit_bias;
+		info->name = m->name.c_str();
+		info->fingerprint = m->fingerprint.c_str();
+		info->device = m->device_str.c_str();
+		info->dtype = m->dtype_str.c_str();
+		for (int i = 0; i < 3; i++) {
+			info->mean[i] = c.mean[i];
+			info->std[i] = c.std[i];
+		}
+		info->interpolation = c.interpolation;
+		info->resize_mode = c.resize_mode;
+		info->fill_color = c.fill_color;
+		return CS_OK;
+	});
+}
+
+int cs_encode_image(cs_model *m, const float *chw_batch, int n, float *out, int normalize)
+{
+	return guarded([&]() -> int {
+		if (!m || !chw_batch || !out || n < 1)
+			throw Error(CS_EINVAL, "cs_encode_image: NULL argument or n < 1");
+		c10::InferenceMode guard;
+		write_out(encode_image(m, chw_batch, n), out, normalize);
+		return CS_OK;
+	});
+}
+
+int cs_encode_text(cs_model *m, const int64_t *tokens, int n, float *out, int normalize)
+{
+	return guarded([&]() -> int {
+		if (!m || !tokens || !out || n < 1)
+			throw Error(CS_EINVAL, "cs_encode_text: NULL argument or n < 1");
+		c10::InferenceMode guard;
+		write_out(encode_text(m, tokens, n), out, normalize);
+		return CS_OK;
+	});
+}
+
+const char *cs_errmsg(void)
+{
+	return g_err.c_str();
+}
+
+int cs_engine_tune_env(int argc, char **argv)
+{
+	(void)argc;
+	if (getenv("OMP_WAIT_POLICY") || !argv || !argv[0])
+		return 0;
+	// libgomp reads OMP_WAIT_POLICY when it is loaded, before main: only a
+	// re-exec makes the setting take effect.
+	if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0)
+		return -1;
+	execv("/proc/self/exe", argv);
+	return -1;
+}
+
+} // extern "C"
