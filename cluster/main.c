@@ -32,6 +32,7 @@ struct prior {
 	zs_classes cls;
 	int *cls_of;         /* k: prior class index */
 	double *sim, *conf;  /* k */
+	double *p;           /* k x classes: zero-shot probabilities of each centroid */
 	const char *verdict; /* "usable", "unusable", "unchecked" */
 	pc_verdict v;
 	char **labnames;     /* label index space: classes, then other label names */
@@ -100,6 +101,7 @@ compute_prior(struct prior *pr, const float *centers, int k, size_t d)
 		return;
 	}
 	cos = xreallocarray(NULL, (size_t)k * pr->cls.n, sizeof *cos);
+	pr->p = xcalloc((size_t)k * pr->cls.n, sizeof *pr->p);
 	p = xreallocarray(NULL, pr->cls.n, sizeof *p);
 	for (j = 0; j < k; j++) {
 		double s = 0;
@@ -119,6 +121,7 @@ compute_prior(struct prior *pr, const float *centers, int k, size_t d)
 			if (cj[c] > cj[best])
 				best = c;
 		zs_classes_probs(&pr->cls, cj, p);
+		memcpy(pr->p + (size_t)j * pr->cls.n, p, pr->cls.n * sizeof *p);
 		pr->cls_of[j] = (int)best;
 		pr->sim[j] = cj[best];
 		pr->conf[j] = p[best];
@@ -183,8 +186,13 @@ static void
 put_header(const struct prior *pr)
 {
 	fputs("key\tpath\tcluster\tdistance", stdout);
-	if (pr->have)
+	size_t j;
+
+	if (pr->have) {
 		fputs("\tclass\tconfidence\tsimilarity\tprior", stdout);
+		for (j = 0; j < pr->cls.n; j++)
+			printf("\tp_%s", pr->cls.names[j]);
+	}
 	fputc('\n', stdout);
 }
 
@@ -192,6 +200,7 @@ static void
 put_row(const struct prior *pr, const char *key, const char *loc, int c, double dist2)
 {
 	char num[32];
+	size_t j;
 
 	tsv_put_field(stdout, key);
 	fputc('\t', stdout);
@@ -206,6 +215,10 @@ put_row(const struct prior *pr, const char *key, const char *loc, int c, double 
 		printf("\t%s", num);
 		tsv_fmt_double(num, pr->sim[c]);
 		printf("\t%s\t%s", num, pr->verdict);
+		for (j = 0; j < pr->cls.n; j++) {
+			tsv_fmt_double(num, pr->p[(size_t)c * pr->cls.n + j]);
+			printf("\t%s", num);
+		}
 	}
 	fputc('\n', stdout);
 }
@@ -556,6 +569,7 @@ main(int argc, char *argv[])
 	free(pr.cls_of);
 	free(pr.sim);
 	free(pr.conf);
+	free(pr.p);
 	if (pr.have)
 		zs_classes_release(&pr.cls);
 	return CS_EXIT_OK;
