@@ -90,8 +90,61 @@ int emb_cache_add_image(emb_cache_writer *w, const char *key, const float *vec);
 int emb_cache_add_location(emb_cache_writer *w, const char *key, const char *location, uint64_t size, int64_t mtime);
 int emb_cache_add_reject(emb_cache_writer *w, const char *location, const char *reason);
 int emb_cache_add_text(emb_cache_writer *w, const char *cls, const char *prompt, const float *vec);
+/* Images may be added in any order; the cache stores them sorted by key.  A key added
+ * twice keeps its first vector; a (key, location) pair added twice keeps its first
+ * size/mtime.  Every location's key must have a vector by commit time.  The add
+ * functions return -1 on an invalid key, a non-finite vector, a string longer than
+ * 1 MiB or an I/O error (emb_cache_writer_error()); the writer then only aborts.
+ * The caller serialises writers of one PATH (fs_lock() in fsutil.h). */
 int emb_cache_writer_commit(emb_cache_writer *w, char *errbuf, size_t errlen);  /* frees w */
 void emb_cache_writer_abort(emb_cache_writer *w);                               /* frees w, NULL-safe */
+
+/* ---- Additions for incremental updates and cache tools (clipsort-embed, clipsort-cache) ----
+ * These work on an HDF5 cache reader; on a stream they fail with "NAME: only an HDF5
+ * cache has ..." (a stream carries one location per image and no rejects). */
+
+/* One location of an image: where its bytes were found, with the source's size and
+ * mtime when they were recorded (0 when unknown, e.g. converted from a stream). */
+typedef struct emb_location {
+	char key[EMB_KEY_HEX + 1];
+	const char *path;       /* belongs to the reader, valid until the next call */
+	uint64_t size;
+	int64_t mtime;
+} emb_location;
+
+/* Every location, in (key, path) order, independent of emb_reader_next()'s cursor:
+ * 1 = got one, 0 = end, -1 = error.  Reads in blocks; memory does not grow with N. */
+int emb_reader_next_location(emb_reader *r, emb_location *loc);
+/* Number of locations in a cache, else -1. */
+long long emb_reader_location_count(const emb_reader *r);
+
+/* Look a key up (binary search; the cache's keys, 32 bytes each, are loaded on the
+ * first call).  1 = found and, when vec is not NULL, its dim floats copied to vec;
+ * 0 = absent; -1 = error. */
+int emb_reader_lookup(emb_reader *r, const char *key, float *vec);
+
+/* Files the embedder could not read, as recorded in the cache. */
+typedef struct emb_reject {
+	const char *location;
+	const char *reason;
+} emb_reject;
+/* All rejects (loaded on the first call; valid until _close).  *n may be 0. */
+int emb_reader_rejects(emb_reader *r, const emb_reject **rej, size_t *n);
+
+/* Copy the remaining images of r (cache or stream; from its current emb_reader_next
+ * position) into w, those for which keep(ctx, key) returns non-zero (keep NULL = all).
+ * Vectors only: locations, rejects and texts are added separately.  The stamps must
+ * be compatible.  Returns the number of images copied, or -1 (message from
+ * emb_reader_error() or emb_cache_writer_error()). */
+long long emb_cache_copy_images(emb_cache_writer *w, emb_reader *r,
+    int (*keep)(void *ctx, const char *key), void *ctx);
+/* The writer's first error after an emb_cache_add_*() or copy returned -1. */
+const char *emb_cache_writer_error(const emb_cache_writer *w);
+/* Images added so far (before duplicates are merged at commit). */
+long long emb_cache_writer_count(const emb_cache_writer *w);
+
+/* Key helpers: 1 when s is 64 lowercase hex digits. */
+int emb_key_valid(const char *s);
 
 /* Read vectors into a dense row-major matrix (n x dim) with keys and locations, for
  * tools that need everything in memory (cluster, train).  Arrays are malloc'd and the

@@ -50,8 +50,7 @@ struct emb_reader {
 int emb_fail(emb_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void emb_errbuf(char *errbuf, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* key helpers: 64 lowercase hex <-> 32 raw bytes; emb_key_valid: 1 when hex is a key */
-int emb_key_valid(const char *hex);
+/* key helpers: 64 lowercase hex <-> 32 raw bytes (emb_key_valid is in emb.h) */
 void emb_key_to_raw(const char *hex, unsigned char raw[32]);
 void emb_key_to_hex(const unsigned char raw[32], char hex[EMB_KEY_HEX + 1]);
 int emb_stamp_check(const emb_stamp *s, char *why, size_t whylen);

@@ -253,6 +253,277 @@ test_stamp_compat(void)
 	CHECK(c.model == NULL, "release");
 }
 
+/* Builds a cache of n images added in scrambled order with a duplicate, 2 locations
+ * for every third image, 2 rejects and 2 texts. */
+static int
+write_cache(const char *path, int n, const emb_stamp *s)
+{
+	char err[1024], key[EMB_KEY_HEX + 1], loc[64];
+	emb_cache_writer *w;
+	float v[DIM];
+	int i, j, rc;
+
+	w = emb_cache_writer_open(path, s, err, sizeof err);
+	CHECK(w != NULL, "writer open: %s", err);
+	if (w == NULL)
+		return -1;
+	for (j = 0; j < n; j++) {
+		i = (j * 7) % n;        /* scrambled (n not a multiple of 7) */
+		mkkey(key, (unsigned)i + 100);
+		mkvec(v, (unsigned)i + 100);
+		CHECK(emb_cache_add_image(w, key, v) == 0, "add %d", i);
+		snprintf(loc, sizeof loc, "dir/%03d.jpg", i);
+		CHECK(emb_cache_add_location(w, key, loc, (uint64_t)1000 + (uint64_t)i, 1700000000 + i) == 0, "loc");
+		if (i % 3 == 0) {
+			snprintf(loc, sizeof loc, "a.zip!%03d.jpg", i);
+			CHECK(emb_cache_add_location(w, key, loc, 7, 8) == 0, "loc 2");
+			CHECK(emb_cache_add_location(w, key, loc, 9, 9) == 0, "same loc again");
+		}
+	}
+	/* a duplicate key with another vector: the first one stays */
+	mkkey(key, 100);
+	mkvec(v, 999);
+	CHECK(emb_cache_add_image(w, key, v) == 0, "dup");
+	CHECK(emb_cache_add_reject(w, "z.jpg", "truncated JPEG") == 0, "rej");
+	CHECK(emb_cache_add_reject(w, "b.png", "not an image") == 0, "rej 2");
+	mkvec(v, 1);
+	CHECK(emb_cache_add_text(w, "packaged", "a product in packaging", v) == 0, "text");
+	mkvec(v, 2);
+	CHECK(emb_cache_add_text(w, "loose", "a loose\tproduct", v) == 0, "text 2");
+	CHECK(emb_cache_writer_count(w) == n + 1, "count");
+	rc = emb_cache_writer_commit(w, err, sizeof err);
+	CHECK(rc == 0, "commit: %s", err);
+	return rc;
+}
+
+static int
+keycmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+test_cache_roundtrip(void)
+{
+	emb_stamp s = test_stamp();
+	char err[1024], *want[40], key[EMB_KEY_HEX + 1], loc[64];
+	emb_reader *r;
+	emb_image img;
+	emb_location L;
+	const emb_text *t;
+	const emb_reject *rj;
+	size_t nt, nr;
+	float v[DIM], got[DIM];
+	int i, rc, n = 40, nl;
+	const emb_stamp *st;
+
+	if (write_cache(tpath("c.h5"), n, &s) != 0)
+		return;
+	r = emb_reader_open(tpath("c.h5"), err, sizeof err);
+	CHECK(r != NULL, "open: %s", err);
+	if (r == NULL)
+		return;
+	CHECK(emb_reader_kind(r) == EMB_KIND_CACHE, "kind");
+	CHECK(emb_reader_count(r) == n, "count %lld", emb_reader_count(r));
+	st = emb_reader_stamp(r);
+	CHECK(emb_stamp_compatible(st, &s, err, sizeof err) && st->logit_scale == 100.0 &&
+	    st->logit_bias == -10.5 && st->has_logit_bias == 1, "stamp %s", err);
+	CHECK(emb_reader_texts(r, &t, &nt) == 0 && nt == 2, "texts");
+	mkvec(v, 2);
+	CHECK(nt == 2 && strcmp(t[1].cls, "loose") == 0 && strcmp(t[1].prompt, "a loose\tproduct") == 0 &&
+	    memcmp(t[1].vec, v, sizeof v) == 0, "text content");
+	for (i = 0; i < n; i++) {
+		want[i] = malloc(EMB_KEY_HEX + 1);
+		mkkey(want[i], (unsigned)i + 100);
+	}
+	qsort(want, (size_t)n, sizeof *want, keycmp);
+	for (i = 0; (rc = emb_reader_next(r, &img)) == 1; i++) {
+		unsigned seed = 0;
+		int k;
+
+		CHECK(i < n && strcmp(img.key, want[i]) == 0, "key order at %d", i);
+		for (k = 0; k < n; k++) {
+			mkkey(key, (unsigned)k + 100);
+			if (strcmp(key, img.key) == 0)
+				seed = (unsigned)k + 100;
+		}
+		mkvec(v, seed);
+		CHECK(memcmp(img.vec, v, sizeof v) == 0, "vector of %s (first added wins)", img.key);
+		if ((seed - 100) % 3 == 0)
+			snprintf(loc, sizeof loc, "a.zip!%03u.jpg", seed - 100);
+		else
+			snprintf(loc, sizeof loc, "dir/%03u.jpg", seed - 100);
+		CHECK(strcmp(img.location, loc) == 0, "first location %s, want %s", img.location, loc);
+	}
+	CHECK(rc == 0 && i == n, "end rc=%d i=%d: %s", rc, i, emb_reader_error(r));
+	CHECK(emb_reader_location_count(r) == n + (n + 2) / 3, "location count %lld",
+	    emb_reader_location_count(r));
+	for (nl = 0; (rc = emb_reader_next_location(r, &L)) == 1; nl++) {
+		int k = atoi(strchr(L.path, '/') ? strchr(L.path, '/') + 1 : strchr(L.path, '!') + 1);
+
+		mkkey(key, (unsigned)k + 100);
+		CHECK(strcmp(L.key, key) == 0, "location key of %s", L.path);
+		if (L.path[0] == 'd')
+			CHECK(L.size == (uint64_t)1000 + (uint64_t)k && L.mtime == 1700000000 + k, "size/mtime");
+		else
+			CHECK(L.size == 7 && L.mtime == 8, "first size/mtime of a repeated location wins");
+	}
+	CHECK(rc == 0 && nl == n + (n + 2) / 3, "locations %d", nl);
+	CHECK(emb_reader_rejects(r, &rj, &nr) == 0 && nr == 2 && strcmp(rj[0].location, "b.png") == 0 &&
+	    strcmp(rj[1].reason, "truncated JPEG") == 0, "rejects sorted by location");
+	mkkey(key, 117);
+	mkvec(v, 117);
+	CHECK(emb_reader_lookup(r, key, got) == 1 && memcmp(got, v, sizeof v) == 0, "lookup");
+	mkkey(key, 5000);
+	CHECK(emb_reader_lookup(r, key, got) == 0, "lookup absent");
+	CHECK(emb_reader_lookup(r, "nothex", got) == 0, "lookup invalid");
+	emb_reader_close(r);
+	for (i = 0; i < n; i++)
+		free(want[i]);
+}
+
+static void
+test_cache_empty_and_errors(void)
+{
+	emb_stamp s = test_stamp();
+	char err[1024], key[EMB_KEY_HEX + 1];
+	emb_cache_writer *w;
+	emb_reader *r;
+	emb_image img;
+	float v[DIM];
+
+	w = emb_cache_writer_open(tpath("e.h5"), &s, err, sizeof err);
+	CHECK(w != NULL && emb_cache_writer_commit(w, err, sizeof err) == 0, "empty cache: %s", err);
+	r = emb_reader_open(tpath("e.h5"), err, sizeof err);
+	CHECK(r != NULL && emb_reader_count(r) == 0 && emb_reader_next(r, &img) == 0, "empty reads: %s", err);
+	emb_reader_close(r);
+
+	/* a location without a vector fails the commit and leaves nothing behind */
+	w = emb_cache_writer_open(tpath("bad.h5"), &s, err, sizeof err);
+	mkkey(key, 1);
+	CHECK(emb_cache_add_location(w, key, "x.jpg", 1, 1) == 0, "add loc");
+	CHECK(emb_cache_writer_commit(w, err, sizeof err) == -1 && strstr(err, "which has no vector"), "%s", err);
+	CHECK(access(tpath("bad.h5"), F_OK) != 0, "no output after a failed commit");
+
+	w = emb_cache_writer_open(tpath("bad.h5"), &s, err, sizeof err);
+	mkvec(v, 1);
+	CHECK(emb_cache_add_image(w, "ABC", v) == -1 && strstr(emb_cache_writer_error(w), "invalid key"), "bad key");
+	v[2] = NAN;
+	mkkey(key, 1);
+	CHECK(emb_cache_add_image(w, key, v) == -1, "sticky failure");
+	emb_cache_writer_abort(w);
+	CHECK(access(tpath("bad.h5"), F_OK) != 0, "abort leaves nothing");
+
+	w = emb_cache_writer_open(tpath("nodir/x.h5"), &s, err, sizeof err);
+	CHECK(w == NULL && strstr(err, "nodir/x.h5.tmp."), "unwritable: %s", err);
+	s.dim = 0;
+	w = emb_cache_writer_open(tpath("x.h5"), &s, err, sizeof err);
+	CHECK(w == NULL && strstr(err, "dimension 0 out of range"), "dim 0: %s", err);
+	/* stdin cannot be a cache */
+	{
+		FILE *in = freopen(tpath("e.h5"), "rb", stdin);
+
+		CHECK(in != NULL, "freopen");
+		r = emb_reader_open("-", err, sizeof err);
+		CHECK(r == NULL && strstr(err, "<stdin>: an HDF5 cache cannot be read from standard input"), "%s", err);
+	}
+}
+
+/* The old cache survives a writer that dies midway (crash) or aborts. */
+static void
+test_cache_atomic(void)
+{
+	emb_stamp s = test_stamp();
+	char err[1024], key[EMB_KEY_HEX + 1];
+	emb_cache_writer *w;
+	emb_reader *r;
+	float v[DIM];
+	pid_t pid;
+	int st, i;
+
+	if (write_cache(tpath("a.h5"), 10, &s) != 0)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		w = emb_cache_writer_open(tpath("a.h5"), &s, err, sizeof err);
+		for (i = 0; w != NULL && i < 5000; i++) {
+			mkkey(key, (unsigned)i);
+			mkvec(v, (unsigned)i);
+			emb_cache_add_image(w, key, v);
+		}
+		_exit(9);               /* dies without committing */
+	}
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 9, "child");
+	r = emb_reader_open(tpath("a.h5"), err, sizeof err);
+	CHECK(r != NULL && emb_reader_count(r) == 10, "old cache intact after a crash: %s", err);
+	emb_reader_close(r);
+	w = emb_cache_writer_open(tpath("a.h5"), &s, err, sizeof err);
+	mkkey(key, 1);
+	mkvec(v, 1);
+	emb_cache_add_image(w, key, v);
+	emb_cache_writer_abort(w);
+	r = emb_reader_open(tpath("a.h5"), err, sizeof err);
+	CHECK(r != NULL && emb_reader_count(r) == 10, "old cache intact after abort: %s", err);
+	emb_reader_close(r);
+	/* a commit replaces it */
+	if (write_cache(tpath("a.h5"), 3, &s) != 0)
+		return;
+	r = emb_reader_open(tpath("a.h5"), err, sizeof err);
+	CHECK(r != NULL && emb_reader_count(r) == 3, "replaced: %s", err);
+	emb_reader_close(r);
+}
+
+static void
+test_copy(void)
+{
+	emb_stamp s = test_stamp(), o = test_stamp();
+	char err[1024];
+	emb_cache_writer *w;
+	emb_reader *r;
+	long long n;
+
+	write_stream(tpath("cp.emb"), 9);
+	r = emb_reader_open(tpath("cp.emb"), err, sizeof err);
+	w = emb_cache_writer_open(tpath("cp.h5"), &s, err, sizeof err);
+	n = emb_cache_copy_images(w, r, NULL, NULL);
+	CHECK(n == 9, "copied %lld: %s", n, emb_cache_writer_error(w));
+	emb_reader_close(r);
+	emb_cache_writer_abort(w);
+	/* mixed stamps are refused */
+	o.model = (char *)(uintptr_t)"RN50";
+	r = emb_reader_open(tpath("cp.emb"), err, sizeof err);
+	w = emb_cache_writer_open(tpath("cp.h5"), &o, err, sizeof err);
+	CHECK(emb_cache_copy_images(w, r, NULL, NULL) == -1 &&
+	    strstr(emb_cache_writer_error(w), "model differs ('RN50' vs 'ViT-Test')"), "%s", emb_cache_writer_error(w));
+	emb_reader_close(r);
+	emb_cache_writer_abort(w);
+	/* read_all */
+	{
+		float *mat;
+		char **keys, **locs;
+		size_t cnt, i;
+
+		r = emb_reader_open(tpath("cp.emb"), err, sizeof err);
+		CHECK(emb_read_all(r, &mat, &keys, &locs, &cnt) == 0 && cnt == 9, "read_all");
+		CHECK(strcmp(locs[8], "vendor2.zip!dir/008.jpg") == 0, "read_all loc");
+		for (i = 0; i < cnt; i++) {
+			free(keys[i]);
+			free(locs[i]);
+		}
+		free(keys);
+		free(locs);
+		free(mat);
+		emb_reader_close(r);
+	}
+	r = emb_reader_open(tpath("cp.emb"), err, sizeof err);
+	{
+		emb_location L;
+
+		CHECK(emb_reader_next_location(r, &L) == -1 && strstr(emb_reader_error(r), "only an HDF5 cache"), "stream has no locations");
+	}
+	emb_reader_close(r);
+}
+
 int
 main(void)
 {
@@ -267,6 +538,10 @@ main(void)
 	test_stream_roundtrip();
 	test_stream_truncated();
 	test_detect();
+	test_cache_roundtrip();
+	test_cache_empty_and_errors();
+	test_cache_atomic();
+	test_copy();
 	{
 		char cmd[600];
 
