@@ -35,7 +35,7 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: %s [-fv] [--seed N] [--dtype f32|f16|bf16] [--preset NAME | --config FILE]\n"
+	fprintf(stderr, "usage: %s [-fnv] [--seed N] [--dtype f32|f16|bf16] [--preset NAME | --config FILE]\n"
 	    "       [--set KEY=VALUE ...] [--vocab-merges N | --vocab-from DIR | --no-vocab] OUT_DIR\n"
 	    "       %s --list-presets\n", diag_prog(), diag_prog());
 	exit(CS_EXIT_USAGE);
@@ -1416,7 +1416,7 @@ copy_file(const char *from_dir, const char *to_dir, const char *name)
 /* ---- main --------------------------------------------------------------------- */
 
 struct opts {
-	int force, verbose, no_vocab;
+	int force, verbose, no_vocab, dry_run;
 	uint64_t seed;
 	enum stw_dtype dtype;
 	const char *dtype_name, *preset, *config, *vocab_from;
@@ -1452,9 +1452,10 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->dtype = STW_F32;
 	o->dtype_name = "f32";
 	o->merges = -1;
-	while ((c = getopt_long(argc, argv, "fvh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "fnvh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'f': o->force = 1; break;
+		case 'n': o->dry_run = 1; break;
 		case 'v': o->verbose = 1; break;
 		case O_SEED: o->seed = (uint64_t)num_arg_ll("--seed", optarg, 0, INT64_MAX); break;
 		case O_DTYPE:
@@ -1489,6 +1490,22 @@ parse_args(int argc, char **argv, struct opts *o)
 		cs_die(CS_EXIT_USAGE, "--vocab-merges, --vocab-from and --no-vocab exclude each other");
 	if (o->merges < 0)
 		o->merges = DEFAULT_MERGES;
+}
+
+/* -n: the state dict's tensors in file order as TSV (name, dtype, shape), nothing written. */
+static _Noreturn void
+dry_run(struct tlist *l, enum stw_dtype dt)
+{
+	qsort(l->t, l->n, sizeof *l->t, cmp_spec);
+	printf("name\tdtype\tshape\n");
+	for (size_t i = 0; i < l->n; i++) {
+		printf("%s\t%s\t", l->t[i].name, stw_dtype_name(dt));
+		for (int d = 0; d < l->t[i].ndim; d++)
+			printf(d ? ",%lld" : "%lld", (long long)l->t[i].shape[d]);
+		putchar('\n');
+	}
+	cs_fshut(stdout, "<stdout>");
+	exit(CS_EXIT_OK);
 }
 
 /* Tokens of the vocabulary the model will ship, or 0 with --no-vocab. */
@@ -1568,11 +1585,13 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < o.nsets; i++)
 		apply_set(cfg, pp, o.sets[i]);
 	derive(cfg, pp, &m);
+	build_tensors(&m, &tl);
+	if (o.dry_run)
+		dry_run(&tl, o.dtype);
 	ntok = plan_vocab(&o);
 	if (ntok > m.vocab)
 		cs_die(CS_EXIT_USAGE, "model_cfg.text_cfg.vocab_size %ld is smaller than the vocabulary (%ld tokens); "
 		    "raise it (--set text_cfg.vocab_size=%ld) or use fewer --vocab-merges", m.vocab, ntok, ntok);
-	build_tensors(&m, &tl);
 	for (size_t i = 0; i < tl.n; i++) {
 		uint64_t k = 1;
 		for (int d = 0; d < tl.t[i].ndim; d++)
