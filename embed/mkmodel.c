@@ -35,8 +35,8 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: %s [-fnv] [--seed N] [--dtype f32|f16|bf16] [--preset NAME | --config FILE]\n"
-	    "       [--set KEY=VALUE ...] [--vocab-merges N | --vocab-from DIR | --no-vocab] OUT_DIR\n"
+	fprintf(stderr, "usage: %s [-fnv] [--seed N] [--dtype f32 | f16 | bf16] [--preset NAME | --config FILE]\n"
+	    "           [--set KEY=VALUE ...] [--vocab-merges N | --vocab-from DIR | --no-vocab] OUT_DIR\n"
 	    "       %s --list-presets\n", diag_prog(), diag_prog());
 	exit(CS_EXIT_USAGE);
 }
@@ -1113,6 +1113,19 @@ remove_tmp(void)
 	rmdir(g_tmp);
 }
 
+static void remove_old(const char *dir);
+
+/* At exit (after cs_die): remove everything in the temporary directory. */
+static void
+remove_tmp_all(void)
+{
+	if (g_tmp == NULL)
+		return;
+	remove_tmp();
+	if (access(g_tmp, F_OK) == 0)
+		remove_old(g_tmp);
+}
+
 static void
 on_signal(int sig)
 {
@@ -1545,7 +1558,8 @@ write_vocab(const struct opts *o, const char *dir)
 	{
 		char err[256];
 
-		if (bpe_train_write(NULL, 0, (size_t)o->merges, dir, err, sizeof err) != 0)
+		if (bpe_train_write(bpe_train_corpus, bpe_train_corpus_len, (size_t)o->merges, dir, err,
+		    sizeof err) != 0)
 			cs_die(CS_EXIT_IO, "%s: vocabulary: %s", dir, err);
 	}
 #endif
@@ -1617,7 +1631,7 @@ main(int argc, char **argv)
 		g_tmp = NULL;
 		cs_die(CS_EXIT_IO, "%s: cannot create:", t);
 	}
-	atexit(remove_tmp);
+	atexit(remove_tmp_all);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
