@@ -225,6 +225,7 @@ struct img {
 	int w, h;
 	enum pil_mode m;
 	uint8_t *u8;  /* w*h*mode_bands[m] samples (M_P holds its palette colours) */
+	uint8_t pad[3]; /* M_P: palette colour of the pad index fill_color */
 	int32_t *i32; /* M_I only */
 };
 
@@ -267,22 +268,31 @@ static enum pil_mode png_mode(const uint8_t *b, size_t len, int *ok)
 }
 
 /* GIF first frame: Pillow makes it "L" when its palette is absent or the
- * identity grey ramp (entry i == (i,i,i)), else "P" (resized nearest). */
-static enum pil_mode gif_mode(const uint8_t *b, size_t len)
+ * identity grey ramp (entry i == (i,i,i)), else "P" (resized nearest).  A
+ * transparent index stays a palette index in Pillow, so convert('RGB') shows
+ * its palette colour; *key gets that colour (libvips gives alpha 0 there). */
+static enum pil_mode gif_mode(const uint8_t *b, size_t len, int *has_key, uint8_t key[3],
+                              const uint8_t **palp, size_t *paln)
 {
 	size_t pos = 13, n;
 	const uint8_t *gct = NULL, *pal;
 	size_t gct_n = 0, pal_n, i;
+	int trans = -1;
 
+	*has_key = 0;
 	if (len < 13)
 		return M_P;
 	if (b[10] & 0x80) {
 		gct_n = (size_t)3 << ((b[10] & 7) + 1);
+		if (13 + gct_n > len)
+			return M_P;
 		gct = b + 13;
 		pos += gct_n;
 	}
 	while (pos < len) {
-		if (b[pos] == 0x21) { /* extension: label, then sub-blocks */
+		if (b[pos] == 0x21 && pos + 1 < len) { /* extension: label, then sub-blocks */
+			if (b[pos + 1] == 0xf9 && pos + 6 < len && b[pos + 2] >= 4)
+				trans = b[pos + 3] & 1 ? b[pos + 6] : -1;
 			pos += 2;
 			while (pos < len && (n = b[pos]) != 0)
 				pos += n + 1;
@@ -297,10 +307,16 @@ static enum pil_mode gif_mode(const uint8_t *b, size_t len)
 				if (pos + 10 + pal_n > len)
 					return M_P;
 			}
+			*palp = pal, *paln = pal_n;
+			if (trans >= 0) {
+				*has_key = 1;
+				if (pal && (size_t)trans * 3 + 2 < pal_n)
+					memcpy(key, pal + trans * 3, 3);
+				else
+					key[0] = key[1] = key[2] = (uint8_t)trans;
+			}
 			if (!pal)
 				return M_L;
-			if (gct && pal == gct && gct_n > len - 13)
-				return M_P;
 			for (i = 0; i < pal_n; i += 3)
 				if (!(pal[i] == i / 3 && pal[i + 1] == i / 3 && pal[i + 2] == i / 3))
 					return M_P;
@@ -312,19 +328,45 @@ static enum pil_mode gif_mode(const uint8_t *b, size_t len)
 	return M_P;
 }
 
-static enum pil_mode pil_mode_for(enum fmt f, const uint8_t *b, size_t len, VipsImage *v)
+/* PNG PLTE chunk (before IDAT), or NULL. */
+static const uint8_t *png_palette(const uint8_t *b, size_t len, size_t *n)
+{
+	size_t pos = 8;
+
+	while (pos + 12 <= len) {
+		uint32_t clen = (uint32_t)b[pos] << 24 | (uint32_t)b[pos + 1] << 16 |
+		                (uint32_t)b[pos + 2] << 8 | b[pos + 3];
+		if (clen > len - pos - 12)
+			return NULL;
+		if (!memcmp(b + pos + 4, "PLTE", 4)) {
+			*n = clen - clen % 3;
+			return b + pos + 8;
+		}
+		if (!memcmp(b + pos + 4, "IDAT", 4))
+			return NULL;
+		pos += 12 + clen;
+	}
+	return NULL;
+}
+
+static enum pil_mode pil_mode_for(enum fmt f, const uint8_t *b, size_t len, VipsImage *v,
+                                  int *has_key, uint8_t key[3], const uint8_t **pal, size_t *paln)
 {
 	int bands = vips_image_get_bands(v), ok;
 	int sixteen = vips_image_get_format(v) == VIPS_FORMAT_USHORT;
 	enum pil_mode m;
 
+	*has_key = 0;
+	*pal = NULL, *paln = 0;
 	if (f == F_PNG) {
 		m = png_mode(b, len, &ok);
+		if (ok && m == M_P)
+			*pal = png_palette(b, len, paln);
 		if (ok)
 			return m;
 	}
 	if (f == F_GIF)
-		return gif_mode(b, len);
+		return gif_mode(b, len, has_key, key, pal, paln);
 	switch (bands) {
 	case 1: return sixteen ? M_I : M_L;
 	case 2: return M_LA;
@@ -337,8 +379,10 @@ static enum pil_mode pil_mode_for(enum fmt f, const uint8_t *b, size_t len, Vips
 /* Copy decoded vips samples into the PIL-mode image.  16-bit samples keep
  * their high byte (Pillow's ;16B raw modes) except for mode I; an alpha band
  * libvips adds (PNG tRNS, GIF transparency) is dropped, as Pillow keeps it
- * in info["transparency"], which convert('RGB') ignores. */
-static int fill_from_vips(struct img *im, const void *mem, int w, int h, int vb, int sixteen)
+ * in info["transparency"], which convert('RGB') ignores.  With a colour key,
+ * pixels libvips made fully transparent get the key colour instead. */
+static int fill_from_vips(struct img *im, const void *mem, int w, int h, int vb, int sixteen,
+                          const uint8_t *key)
 {
 	const uint8_t *s8 = mem;
 	const uint16_t *s16 = mem;
@@ -361,6 +405,9 @@ static int fill_from_vips(struct img *im, const void *mem, int w, int h, int vb,
 				sc = vb == 2 ? 0 : vb - 1; /* grey expanded to RGB */
 			im->u8[i * nb + c] = sixteen ? (uint8_t)(s16[i * vb + sc] >> 8) : s8[i * vb + sc];
 		}
+		if (key && !sixteen && (vb == 2 || vb == 4) && s8[i * vb + vb - 1] == 0)
+			for (c = 0; c < nb && c < 3; c++)
+				im->u8[i * nb + c] = key[c];
 	}
 	return 0;
 }
@@ -444,6 +491,7 @@ static int pil_resize(struct img *im, int ow, int oh, enum preproc_interp interp
 		f = RS_NEAREST;
 	if (img_alloc(&out, ow, oh, im->m))
 		return -1;
+	memcpy(out.pad, im->pad, 3);
 	if (im->m == M_I) {
 		rc = rs_resize_i32(im->i32, im->w, im->h, out.i32, ow, oh, f);
 	} else {
@@ -483,9 +531,13 @@ static int crop_or_pad(struct img *im, int s, int fill)
 		return 0;
 	if (img_alloc(&out, s, s, im->m))
 		return -1;
+	memcpy(out.pad, im->pad, 3);
 	if (im->m == M_I) {
 		for (x = 0; x < s * s; x++)
 			out.i32[x] = fill;
+	} else if (im->m == M_P) {
+		for (x = 0; x < s * s; x++)
+			memcpy(out.u8 + (size_t)x * 3, im->pad, 3);
 	} else {
 		memset(out.u8, im->m == M_1 ? (fill ? 255 : 0) : fill, (size_t)s * s * nb);
 	}
@@ -633,7 +685,10 @@ static int decode_image(const void *buf, size_t len, const char *name,
 	VipsBandFormat bf;
 	void *mem;
 	size_t memlen;
-	int w, h, vb, shrink = 1, rc;
+	int w, h, vb, shrink = 1, rc, has_key;
+	uint8_t key[3];
+	const uint8_t *pal;
+	size_t paln;
 
 	if (len == 0)
 		return fail(PREPROC_EUNSUPPORTED, "%s: empty file", name);
@@ -656,7 +711,13 @@ static int decode_image(const void *buf, size_t len, const char *name,
 		return fail(PREPROC_EUNSUPPORTED, "%s: unsupported pixel format (%d x %s)", name, vb,
 		            vips_enum_nick(VIPS_TYPE_BAND_FORMAT, bf));
 	}
-	im->m = pil_mode_for(f, buf, len, v);
+	im->m = pil_mode_for(f, buf, len, v, &has_key, key, &pal, &paln);
+	/* Pillow pads a P image with palette index fill_color; entries past the
+	 * palette's end read as the default grey ramp. */
+	if (pal && (size_t)p->fill_color * 3 + 2 < paln)
+		memcpy(im->pad, pal + p->fill_color * 3, 3);
+	else
+		memset(im->pad, p->fill_color, 3);
 	if (p->mode == PREPROC_FAST && f == F_JPEG && (shrink = fast_shrink(p, w, h)) > 1) {
 		g_object_unref(v);
 		if (!(v = open_vips(f, buf, len, shrink))) {
@@ -675,7 +736,7 @@ static int decode_image(const void *buf, size_t len, const char *name,
 		g_free(mem);
 		return fail(PREPROC_EINTERNAL, "%s: libvips returned %zu bytes for %dx%dx%d", name, memlen, w, h, vb);
 	}
-	rc = fill_from_vips(im, mem, w, h, vb, bf == VIPS_FORMAT_USHORT);
+	rc = fill_from_vips(im, mem, w, h, vb, bf == VIPS_FORMAT_USHORT, has_key ? key : NULL);
 	g_free(mem);
 	if (rc)
 		return fail(PREPROC_ENOMEM, "%s: out of memory for %dx%d pixels", name, w, h);

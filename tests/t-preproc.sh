@@ -154,6 +154,7 @@ files["rgba16.png"] = png16("rgba16.png", np.concatenate([a16, alpha16], 2), 6)
 f1 = Image.fromarray(photo(240, 250)).quantize(colors=64)
 f2 = Image.fromarray(photo(240, 250)[::-1]).quantize(colors=64)
 files["anim.gif"] = save("anim.gif", f1, save_all=True, append_images=[f2], duration=100, loop=0)
+files["trns.gif"] = save("trns.gif", p_img, transparency=5)
 files["gray.gif"] = save("gray.gif", Image.fromarray(photo(250, 235, 1), "L"))
 ex = Image.Exif(); ex[0x0112] = 6
 files["exif6.jpg"] = save("exif6.jpg", Image.fromarray(photo(320, 240)), quality=90, exif=ex)
@@ -192,6 +193,10 @@ cases = [  # name, file, openclip kwargs
     ("rgba16-png", "rgba16.png", {}),
     ("animated-gif", "anim.gif", {}),
     ("grey-gif", "gray.gif", {}),
+    ("gif-transparent", "trns.gif", {}),
+    ("gif-longest-pad-index", "trns.gif", dict(mode="longest", fill=9)),
+    ("palette-longest-pad-index", "p_trns.png", dict(mode="longest", fill=3)),
+    ("palette-longest-pad-past-end", "p.png", dict(mode="longest", fill=200)),
     ("exif-rotated", "exif6.jpg", {}),
     ("webp", "lossy.webp", {}),
     ("webp-alpha", "alpha.webp", {}),
