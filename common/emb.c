@@ -152,6 +152,7 @@ emb_fail(emb_reader *r, const char *fmt, ...)
 	if (r->failed)
 		return -1;              /* keep the first message */
 	r->failed = 1;
+	r->io = strncmp(fmt, "read error", 10) == 0;
 	n = snprintf(r->err, sizeof r->err, "%s: ", r->name);
 	if (n < 0 || (size_t)n >= sizeof r->err)
 		return -1;
@@ -194,7 +195,7 @@ emb_reader_open(const char *path, char *errbuf, size_t errlen)
 	emb_reader *r;
 	unsigned char magic[8];
 	size_t got;
-	int is_stdin = strcmp(path, "-") == 0;
+	int is_stdin = strcmp(path, "-") == 0, e = EILSEQ;
 
 	r = xcalloc(1, sizeof *r);
 	r->name = xstrdup(is_stdin ? "<stdin>" : path);
@@ -204,6 +205,7 @@ emb_reader_open(const char *path, char *errbuf, size_t errlen)
 	} else {
 		r->fp = fopen(path, "rb");
 		if (r->fp == NULL) {
+			e = errno;
 			emb_errbuf(errbuf, errlen, "%s: %s", path, strerror(errno));
 			goto fail;
 		}
@@ -211,6 +213,7 @@ emb_reader_open(const char *path, char *errbuf, size_t errlen)
 	}
 	got = fread(magic, 1, sizeof magic, r->fp);
 	if (got < sizeof magic && ferror(r->fp)) {
+		e = errno ? errno : EIO;
 		emb_errbuf(errbuf, errlen, "%s: read error: %s", r->name, strerror(errno));
 		goto fail;
 	}
@@ -222,6 +225,7 @@ emb_reader_open(const char *path, char *errbuf, size_t errlen)
 	if (got == sizeof magic && memcmp(magic, EMB_STREAM_MAGIC, 8) == 0) {
 		r->kind = EMB_KIND_STREAM;
 		if (emb_stream_open(r) < 0) {
+			e = r->io ? EIO : EILSEQ;
 			emb_errbuf(errbuf, errlen, "%s", r->err);
 			goto fail;
 		}
@@ -247,6 +251,7 @@ emb_reader_open(const char *path, char *errbuf, size_t errlen)
 	    r->name);
 fail:
 	emb_reader_close(r);
+	errno = e;
 	return NULL;
 }
 
@@ -286,6 +291,12 @@ long long
 emb_reader_count(const emb_reader *r)
 {
 	return r->kind == EMB_KIND_CACHE ? emb_cache_count(r) : -1;
+}
+
+int
+emb_reader_error_is_io(const emb_reader *r)
+{
+	return r->io;
 }
 
 const char *

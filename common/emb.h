@@ -143,6 +143,12 @@ const char *emb_cache_writer_error(const emb_cache_writer *w);
 /* Images added so far (before duplicates are merged at commit). */
 long long emb_cache_writer_count(const emb_cache_writer *w);
 
+/* 1 when the reader's error was an I/O error (a failed read), 0 when the input is
+ * invalid (corrupt, truncated, wrong version or dimension): CS_EXIT_IO vs CS_EXIT_DATA.
+ * After emb_reader_open() returns NULL, errno tells the same: EILSEQ for invalid data,
+ * else the system error (ENOENT, EACCES, EIO, ...). */
+int emb_reader_error_is_io(const emb_reader *r);
+
 /* Key helpers: 1 when s is 64 lowercase hex digits. */
 int emb_key_valid(const char *s);
 

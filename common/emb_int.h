@@ -24,6 +24,7 @@ struct emb_reader {
 	emb_stamp stamp;
 	char err[1024];
 	int failed;                     /* sticky: an error was reported */
+	int io;                         /* ... and it was a read error */
 
 	/* texts, both kinds */
 	emb_text *texts;

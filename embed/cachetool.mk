@@ -1,2 +1,8 @@
 # clipsort-cache and the unit tests of common/'s data formats (tsv, emb, fsutil, sha256, progress).
 UNIT_TESTS += $(O)/tests/test_tsv $(O)/tests/test_emb
+PROGS += $(B)/clipsort-cache
+MAN1  += man/clipsort-cache.1
+MAN5  += man/clipsort-embeddings.5
+$(B)/clipsort-cache: $(O)/embed/cachetool.o $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(COMMON_LIBS) -o $@
