@@ -9,6 +9,8 @@ set -u
 : "${BIN:=$SRC/bin}"
 : "${FIXTURE:=$SRC/../shared/fixtures/openclip}"
 export LC_ALL=C.UTF-8
+# Debian's python3 (numpy, scikit-learn, h5py), not a pyenv or venv one earlier in PATH
+[ -x /usr/bin/python3 ] && python3() { /usr/bin/python3 "$@"; }
 t_pass=0 t_fail=0 t_skip=0
 t_name=$(basename "$0" .sh)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/clipsort-$t_name.XXXXXX")
