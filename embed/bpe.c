@@ -860,7 +860,7 @@ int bpe_encode_full(const bpe_tokenizer *t, const char *utf8, int64_t *ids,
 	}
 	size_t total = w.nbody + 2, n = total < ctx ? total : ctx;
 	ids[0] = t->sot;
-	for (size_t k = 1; k < n; k++)
+	for (size_t k = 1; k + 1 < n; k++)
 		ids[k] = w.body[k - 1];
 	ids[n - 1] = t->eot;
 	for (size_t k = n; k < ctx; k++)
