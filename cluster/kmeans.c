@@ -9,7 +9,7 @@
 #include "kmeans.h"
 #include "xalloc.h"
 
-#define KM_BLOCK 1024
+#define KM_BLOCK 256
 
 static uint64_t
 splitmix64(uint64_t *x)
@@ -93,8 +93,14 @@ dist_block(const float *x, const float *xx, size_t n, size_t d, const float *y, 
 {
 	size_t i, j;
 
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)m, (int)d, -2.0f, x, (int)d,
-	    y, (int)d, 0.0f, out, (int)m);
+	if (m <= 4) {   /* skinny: GEMV per point reads the block without GEMM's packing copy */
+		for (j = 0; j < m; j++)
+			cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)d, -2.0f, x, (int)d,
+			    y + j * d, 1, 0.0f, out + j, (int)m);
+	} else {
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)m, (int)d, -2.0f, x,
+		    (int)d, y, (int)d, 0.0f, out, (int)m);
+	}
 	for (i = 0; i < n; i++)
 		for (j = 0; j < m; j++) {
 			float v = out[i * m + j] + xx[i] + yy[j];
@@ -413,16 +419,8 @@ km_fit(const float *x, size_t n, size_t d, const km_params *p, km_result *res)
 
 		km_plusplus(x, xx, n, d, p->k, &rng, centers);
 		it = lloyd(x, xx, n, d, p->k, p->max_iter, tol_abs, centers, labels, mind);
-		for (i = 0; i < n; i++)   /* exact inertia, in double */
-			dist2[i] = 0;
-		{
-			long li;
-#pragma omp parallel for schedule(static)
-			for (li = 0; li < (long)n; li++)
-				dist2[li] = km_dist2(x + (size_t)li * d, centers + (size_t)labels[li] * d, d);
-		}
-		for (i = 0; i < n; i++)
-			inertia += dist2[i];
+		for (i = 0; i < n; i++)   /* GEMM distances of the final E-step: to pick the best run */
+			inertia += mind[i];
 		if (inertia < res->inertia) {
 			res->inertia = inertia;
 			res->iters = it;
@@ -430,6 +428,15 @@ km_fit(const float *x, size_t n, size_t d, const km_params *p, km_result *res)
 			memcpy(res->centers, centers, (size_t)p->k * d * sizeof *centers);
 			memcpy(res->labels, labels, n * sizeof *labels);
 		}
+	}
+	{   /* the winner's inertia exactly, in double */
+		long li;
+#pragma omp parallel for schedule(static)
+		for (li = 0; li < (long)n; li++)
+			dist2[li] = km_dist2(x + (size_t)li * d, res->centers + (size_t)res->labels[li] * d, d);
+		res->inertia = 0;
+		for (li = 0; li < (long)n; li++)
+			res->inertia += dist2[li];
 	}
 	free(dist2);
 	free(labels);

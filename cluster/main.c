@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -24,6 +25,7 @@ struct opts {
 	km_params km;
 	long batch;          /* 0: full batch */
 	int epochs;
+	int verbose;
 	const char *texts, *labels, *summary, *input;
 };
 
@@ -39,11 +41,20 @@ struct prior {
 	int nlab;
 };
 
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: %s [-k clusters] [-r restarts] [-s seed] [-i max-iter] "
-	    "[-b batch [-e epochs]] [-t texts] [-l labels] [-S summary] [images]\n", diag_prog());
+	    "[-v] [-b batch [-e epochs]] [-t texts] [-l labels] [-S summary] [images]\n", diag_prog());
 	exit(CS_EXIT_USAGE);
 }
 
@@ -333,7 +344,12 @@ run_full(const struct opts *o, struct prior *pr, labels *l)
 	size = xcalloc((size_t)k, sizeof *size);
 	inert = xcalloc((size_t)k, sizeof *inert);
 	if (n > 0) {
+		double t0 = now();
 		km_fit(x, n, d, &o->km, &res);
+		if (o->verbose)
+			fprintf(stderr, "%s: %zu x %zu: fit in %.3f s (%d restarts), inertia %.17g, "
+			    "best run %d took %d iterations\n", diag_prog(), n, d, now() - t0,
+			    o->km.restarts, res.inertia, res.restart, res.iters);
 		km_assign(x, NULL, n, d, res.centers, k, res.labels, dist2);
 	} else {
 		res.centers = xcalloc((size_t)k * d, sizeof *res.centers);
@@ -534,7 +550,7 @@ main(int argc, char *argv[])
 	o.km.tol = 1e-4;
 	o.epochs = 3;
 	o.input = "-";
-	while ((ch = getopt(argc, argv, "k:r:s:i:b:e:t:l:S:")) != -1) {
+	while ((ch = getopt(argc, argv, "k:r:s:i:b:e:t:l:S:v")) != -1) {
 		switch (ch) {
 		case 'k': o.km.k = (int)num_arg_ll("clusters", optarg, 1, 100000); break;
 		case 'r': o.km.restarts = (int)num_arg_ll("restarts", optarg, 1, 100000); break;
@@ -545,6 +561,7 @@ main(int argc, char *argv[])
 		case 't': o.texts = optarg; break;
 		case 'l': o.labels = optarg; break;
 		case 'S': o.summary = optarg; break;
+		case 'v': o.verbose = 1; break;
 		default: usage();
 		}
 	}

@@ -3,7 +3,7 @@
  *
  *   coldstart_gen [-n images] [-d dim] [-C classes] [-P prompts] [-s seed] [-a class-weight]
  *                 [-g background-weight] [-N noise] [-M model] [-x logit-scale] [-b logit-bias]
- *                 [-T] [-I] [-l labels.tsv [-e every]] [-L key-labels-format]
+ *                 [-T] [-I] [-l labels.tsv [-e every]] [-r raw.f32]
  *   coldstart_gen -i vectors.tsv [-M model] [-x scale] [-b bias]   (import)
  *
  * Generated: class j has a random unit direction c_j; image i belongs to class
@@ -12,6 +12,7 @@
  * dominant split independent of the classes (the background-colour case).  Prompts:
  * P per class, c_j plus a little noise.  Keys are 64 hex digits of the index (sorted).
  * -T: texts only; -I: images only.  -l writes true labels of every e-th image.
+ * -r FILE also writes raw float32: the C class directions (with texts), then the images.
  * Import TSV rows: "text<TAB>class<TAB>prompt<TAB>v..." or "image<TAB>key<TAB>location<TAB>v...". */
 #include <math.h>
 #include <stdio.h>
@@ -110,7 +111,8 @@ main(int argc, char *argv[])
 	long n = 100, d = 16, C = 2, P = 2, every = 1, i, j, e;
 	double aw = 1, gw = 0, noise = 0.5;
 	int ch, texts = 1, images = 1;
-	const char *labfile = NULL, *in = NULL;
+	const char *labfile = NULL, *in = NULL, *rawfile = NULL;
+	FILE *raw = NULL;
 	emb_stamp st = { 0 };
 	emb_stream_writer *w;
 	float *cls, *bg, *v;
@@ -122,7 +124,7 @@ main(int argc, char *argv[])
 	st.fingerprint = (char *)(uintptr_t)"0123456789abcdef";
 	st.preprocess = (char *)(uintptr_t)"size=224;gen";
 	st.logit_scale = 100;
-	while ((ch = getopt(argc, argv, "n:d:C:P:s:a:g:N:M:x:b:TIl:e:i:")) != -1) {
+	while ((ch = getopt(argc, argv, "n:d:C:P:s:a:g:N:M:x:b:TIl:e:i:r:")) != -1) {
 		switch (ch) {
 		case 'n': n = num_arg_ll("n", optarg, 0, 100000000); break;
 		case 'd': d = num_arg_ll("d", optarg, 1, 65536); break;
@@ -140,6 +142,7 @@ main(int argc, char *argv[])
 		case 'l': labfile = optarg; break;
 		case 'e': every = num_arg_ll("e", optarg, 1, 1000000000); break;
 		case 'i': in = optarg; break;
+		case 'r': rawfile = optarg; break;
 		default:
 			fprintf(stderr, "usage: see the comment at the top of coldstart_gen.c\n");
 			return CS_EXIT_USAGE;
@@ -174,6 +177,14 @@ main(int argc, char *argv[])
 			}
 	if (labfile && (lf = fopen(labfile, "w")) == NULL)
 		cs_die(CS_EXIT_IO, "%s:", labfile);
+	if (rawfile && (raw = fopen(rawfile, "wb")) == NULL)
+		cs_die(CS_EXIT_IO, "%s:", rawfile);
+	if (raw && texts) {   /* the class vectors first: C x d, then the images */
+		for (j = 0; j < C; j++) {
+			memcpy(v, cls + j * d, (size_t)d * sizeof *v);
+			fwrite(v, sizeof *v, (size_t)d, raw);
+		}
+	}
 	if (lf)
 		fputs("time\tkey\tpath\tclass\tlabeller\n", lf);
 	if (images)
@@ -187,9 +198,13 @@ main(int argc, char *argv[])
 			snprintf(loc, sizeof loc, "img/%06ld.jpg", i);
 			if (emb_stream_write_image(w, key, loc, v) != 0)
 				break;
+			if (raw)
+				fwrite(v, sizeof *v, (size_t)d, raw);
 			if (lf && i % every == 0)
 				fprintf(lf, "2026-12-04T21:00:00.000000Z\t%s\t%s\tclass%ld\tgen\n", key, loc, y);
 		}
+	if (raw && fclose(raw) != 0)
+		cs_die(CS_EXIT_IO, "%s:", rawfile);
 	if (lf && fclose(lf) != 0)
 		cs_die(CS_EXIT_IO, "%s:", labfile);
 	if (emb_stream_writer_close(w) != 0)
