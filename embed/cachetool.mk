@@ -1,5 +1,5 @@
 # clipsort-cache and the unit tests of common/'s data formats (tsv, emb, fsutil, sha256, progress).
-UNIT_TESTS += $(O)/tests/test_tsv $(O)/tests/test_emb
+UNIT_TESTS += $(O)/tests/test_tsv $(O)/tests/test_emb $(O)/tests/test_fsutil $(O)/tests/test_sha256 $(O)/tests/test_progress
 PROGS += $(B)/clipsort-cache
 MAN1  += man/clipsort-cache.1
 MAN5  += man/clipsort-embeddings.5
