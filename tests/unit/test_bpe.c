@@ -5,7 +5,8 @@
  *   test_bpe --encode [-0] [-c CTX] [-t] (--dir DIR | --gz FILE | --hf VOCAB MERGES)
  * reads records (lines, or NUL-terminated with -0) on stdin and prints each one's ids
  * up to the padding, space-separated, one line per record; -t prints the load and
- * encode times on stderr. */
+ * encode times on stderr.  test_bpe --train N DIR writes a vocabulary of N merges
+ * learnt from the built-in corpus. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -663,6 +664,14 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "--encode"))
 		return driver(argc, argv);
+	if (argc == 4 && !strcmp(argv[1], "--train")) {
+		char err[512];
+		if (bpe_train_write(bpe_train_corpus, bpe_train_corpus_len, strtoul(argv[2], NULL, 10),
+		                    argv[3], err, sizeof err) == 0)
+			return 0;
+		fprintf(stderr, "test_bpe: %s\n", err);
+		return 4;
+	}
 	if (!mkdtemp(tmpdir)) {
 		printf("Bail out! mkdtemp: %s\n", strerror(errno));
 		return 1;
