@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blend.h"
 #include "diag.h"
 #include "exitcode.h"
 #include "num.h"
@@ -21,7 +22,7 @@
 #define CLS_OTHER (-2)
 #define MAX_REPORT 20
 
-enum mode { MODE_RULE, MODE_BLEND };
+enum mode { MODE_RULE, MODE_BLEND, MODE_LEARNED, MODE_CLASSIFIER_FIRST };
 enum prior { PRIOR_NONE, PRIOR_UNCHECKED, PRIOR_USABLE, PRIOR_UNUSABLE };
 
 struct row {
@@ -52,7 +53,8 @@ static enum mode mode = MODE_RULE;
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: %s [-m rule|blend] [-r ratio] -z zeroshot.tsv [-c clusters.tsv]\n", diag_prog());
+	fprintf(stderr, "usage: %s [-m rule|blend|learned|classifier-first] [-r ratio] -z zeroshot.tsv [-c clusters.tsv]\n"
+	    "       [-p predictions.tsv]\n", diag_prog());
 	exit(CS_EXIT_USAGE);
 }
 
@@ -333,26 +335,31 @@ close_input(struct input *in)
 int
 main(int argc, char *argv[])
 {
-	const char *zpath = NULL, *cpath = NULL;
+	const char *zpath = NULL, *cpath = NULL, *ppath = NULL;
 	struct input z, c;
 	struct row *w;
 	size_t missing, j;
 	int ch;
 
 	diag_init(argv[0]);
-	while ((ch = getopt(argc, argv, "m:r:z:c:")) != -1) {
+	while ((ch = getopt(argc, argv, "m:r:z:c:p:")) != -1) {
 		switch (ch) {
 		case 'm':
 			if (strcmp(optarg, "rule") == 0)
 				mode = MODE_RULE;
 			else if (strcmp(optarg, "blend") == 0)
 				mode = MODE_BLEND;
+			else if (strcmp(optarg, "learned") == 0)
+				mode = MODE_LEARNED;
+			else if (strcmp(optarg, "classifier-first") == 0)
+				mode = MODE_CLASSIFIER_FIRST;
 			else
-				cs_die(CS_EXIT_USAGE, "-m %s: want rule or blend", optarg);
+				cs_die(CS_EXIT_USAGE, "-m %s: want rule, blend, learned or classifier-first", optarg);
 			break;
 		case 'r': ratio = num_arg_d("ratio", optarg, 1.0, 1e6); break;
 		case 'z': zpath = optarg; break;
 		case 'c': cpath = optarg; break;
+		case 'p': ppath = optarg; break;
 		default: usage();
 		}
 	}
@@ -360,6 +367,14 @@ main(int argc, char *argv[])
 		usage();
 	if (cpath && strcmp(zpath, "-") == 0 && strcmp(cpath, "-") == 0)
 		cs_die(CS_EXIT_USAGE, "only one input can come from stdin");
+	/* with the classifier's predictions: fuse/blend.c (default -m learned) */
+	if ((mode == MODE_LEARNED || mode == MODE_CLASSIFIER_FIRST) && ppath == NULL)
+		cs_die(CS_EXIT_USAGE, "-m learned and -m classifier-first need -p predictions.tsv");
+	if (ppath != NULL) {
+		if (mode == MODE_BLEND)
+			cs_die(CS_EXIT_USAGE, "-p: use -m learned or -m classifier-first with a classifier");
+		return blend_fuse(zpath, cpath, ppath, mode != MODE_CLASSIFIER_FIRST, ratio);
+	}
 	open_input(&z, zpath, 1);
 	if (cpath) {
 		open_input(&c, cpath, 0);
