@@ -9,3 +9,9 @@ $(O)/tests/test_preproc: $(PREPROC_OBJS)
 $(O)/tests/preproc_dump: $(PREPROC_OBJS)
 UNIT_LIBS_test_preproc = $(PREPROC_LIBS)
 UNIT_LIBS_preproc_dump = $(PREPROC_LIBS)
+
+# preproc_bench: tests/bench/bench-preproc.sh's program (built with `all`, not a test)
+UNIT_TESTS += $(O)/tests/preproc_bench
+$(O)/tests/preproc_bench: tests/bench/preproc_bench.c $(PREPROC_OBJS) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $^ $(COMMON_LIBS) $(PREPROC_LIBS) -o $@
