@@ -39,6 +39,9 @@ h5_quiet(void)
 	static int done;
 
 	if (!done) {
+		/* no library shutdown at exit: after a failed write HDF5 1.10 can crash
+		 * closing the half-closed file again there; the kernel reclaims all */
+		H5dont_atexit();
 		H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 		done = 1;
 	}
@@ -54,8 +57,20 @@ walk_cb(unsigned n, const H5E_error2_t *e, void *data)
 {
 	struct walk *w = data;
 
-	if (n == 0 && e->desc != NULL)
-		snprintf(w->buf, w->len, " (HDF5: %s)", e->desc);
+	const char *d = e->desc, *m;
+	size_t len;
+
+	if (n != 0 || d == NULL)
+		return 0;
+	/* the sec2 driver's description holds a whole report; keep its head and its errno text */
+	len = strcspn(d, ":,\n");
+	m = strstr(d, "error message = '");
+	if (m != NULL) {
+		m += strlen("error message = '");
+		snprintf(w->buf, w->len, " (HDF5: %.*s: %.*s)", (int)len, d, (int)strcspn(m, "'"), m);
+	} else {
+		snprintf(w->buf, w->len, " (HDF5: %.*s)", (int)len, d);
+	}
 	return 0;
 }
 

@@ -239,8 +239,13 @@ fs_lock(const char *path, int *fd, char *err, size_t errlen)
 void
 fs_unlock(int fd)
 {
-	if (fd >= 0)
-		close(fd);
+	if (fd < 0)
+		return;
+	/* clear our pid while we still hold the lock, so it never names a past holder */
+	if (ftruncate(fd, 0) != 0) {
+		/* informational content only */
+	}
+	close(fd);
 }
 
 int

@@ -41,7 +41,7 @@ int fs_publish(const char *tmp, const char *path, char *err, size_t errlen);
  * it; CS_EXIT_IO on other errors.  The lock file is left in place on release (removing
  * it would race with a waiting process); its content is informational only. */
 int fs_lock(const char *path, int *fd, char *err, size_t errlen);
-/* Release the lock taken by fs_lock (closes fd; -1 is ignored). */
+/* Release the lock taken by fs_lock (empties the pid, closes fd; -1 is ignored). */
 void fs_unlock(int fd);
 
 /* Append buf[0..len) to path durably: open O_WRONLY|O_APPEND|O_CREAT (0666 & ~umask),

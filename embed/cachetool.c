@@ -92,7 +92,7 @@ die_writer(const char *out, int status)
 
 	snprintf(err, sizeof err, "%s", emb_cache_writer_error(live_writer));
 	abort_live();
-	cs_die(status, "%s (%s not written)", err, out);
+	cs_die(status, "%s (%s not changed)", err, out);
 }
 
 static emb_reader *
@@ -645,15 +645,16 @@ cmd_import(int argc, char **argv)
 			cs_die(CS_EXIT_USAGE, "invalid stamp");
 	}
 	for (i = 0; i < ntexts; i++) {
-		if ((k.sw ? emb_stream_write_text(k.sw, texts[i].cls, texts[i].prompt, texts[i].vec)
-		    : emb_cache_add_text(k.cw, texts[i].cls, texts[i].prompt, texts[i].vec)) < 0)
-			bad = CS_EXIT_IO;
+		if (k.sw != NULL && emb_stream_write_text(k.sw, texts[i].cls, texts[i].prompt, texts[i].vec) < 0)
+			cs_die(CS_EXIT_IO, "<stdout>: write error:");
+		if (k.cw != NULL && emb_cache_add_text(k.cw, texts[i].cls, texts[i].prompt, texts[i].vec) < 0)
+			die_writer(k.out, CS_EXIT_IO);
 		free(texts[i].cls);
 		free(texts[i].prompt);
 		free(texts[i].vec);
 	}
 	free(texts);
-	for (; rc == 1 && bad != CS_EXIT_IO; rc = tsv_reader_next(&t)) {
+	for (; rc == 1; rc = tsv_reader_next(&t)) {
 		struct imp_img x;
 
 		if (image_row(&t, idx, isize, imtime, &vc, &dim, &vec, raw, &x) < 0) {
@@ -675,11 +676,9 @@ cmd_import(int argc, char **argv)
 	if (have)
 		tsv_reader_release(&t);
 	if (k.cw != NULL) {
-		if (bad == CS_EXIT_IO)
-			die_writer(k.out, CS_EXIT_IO);
 		if (bad) {
 			abort_live();
-			cs_die(bad, "%s: not written", k.out);
+			cs_die(bad, "%s: not changed", k.out);
 		}
 		commit_writer(k.out);
 		fs_unlock(lockfd);

@@ -6,3 +6,10 @@ MAN5  += man/clipsort-embeddings.5
 $(B)/clipsort-cache: $(O)/embed/cachetool.o $(LIBCOMMON)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(COMMON_LIBS) -o $@
+
+# The fault-injection shim (tests/fault/failio.c), preloaded by tests/t-cache.sh.
+# Built without sanitizers: it is preloaded into sanitized programs too.
+UNIT_TESTS += $(O)/tests/failio.so
+$(O)/tests/failio.so: tests/fault/failio.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O2 -g -fPIC -shared -Wall -Wextra -Werror $< -ldl -o $@
