@@ -299,6 +299,36 @@ test_concurrent(void)
 	labels_free(l);
 }
 
+/* a writer looping over labels_append, killed with SIGKILL: every record whole */
+static void
+test_killed(void)
+{
+	const char *p = tpath("k.tsv");
+	pid_t pid = fork();
+	labels *l;
+	int rc, st;
+
+	if (pid == 0) {
+		long j;
+		for (j = 0;; j++) {
+			char key[32], err[256], path[600];
+			labels_rec r = { .key = key, .path = path, .cls = "cat", .labeller = "w", .time = NULL };
+			snprintf(key, sizeof key, "k%ld", j);
+			memset(path, 'x', 512);
+			snprintf(path + 512, 64, "-%ld.jpg", j);
+			labels_append(p, &r, 1, err, sizeof err);
+		}
+	}
+	usleep(300000);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	l = load(p, &rc);
+	CHECK(rc == 0 && labels_count(l) > 0, "some labels written before the kill: %zu", labels_count(l));
+	CHECK(labels_nbad(l) == 0, "no torn record after SIGKILL: %s", warnings);
+	CHECK(labels_count(l) == labels_nlines(l), "every line a whole label");
+	labels_free(l);
+}
+
 int
 main(void)
 {
@@ -313,6 +343,7 @@ main(void)
 	test_torn_then_append();
 	test_refresh();
 	test_concurrent();
+	test_killed();
 	{
 		char cmd[512];
 		snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
