@@ -30,7 +30,7 @@
 #include "bpe_train.h"
 #endif
 
-#define DEFAULT_MERGES 1000
+#define DEFAULT_MERGES 500
 
 static void
 usage(void)
@@ -1041,6 +1041,8 @@ apply_set(json_t *cfg, json_t *pp, const char *arg)
 	if (eq == NULL || eq == arg)
 		cs_die(CS_EXIT_USAGE, "--set %s: expected KEY=VALUE (e.g. vision_cfg.layers=2)", arg);
 	path = xstrndup(arg, (size_t)(eq - arg));
+	if (strstr(path, "..") != NULL || path[0] == '.' || eq[-1] == '.')
+		cs_die(CS_EXIT_USAGE, "--set %s: bad key path", arg);
 	val = json_loads(eq + 1, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
 	if (val == NULL) {
 		if (!bare_word(eq + 1))
@@ -1058,7 +1060,7 @@ apply_set(json_t *cfg, json_t *pp, const char *arg)
 	} else if (comp != NULL && strcmp(comp, "model_cfg") == 0) {
 		comp = strtok_r(NULL, ".", &save);
 	}
-	if (comp == NULL || strstr(path, "..") != NULL || path[0] == '.' || eq[-1] == '.')
+	if (comp == NULL)
 		cs_die(CS_EXIT_USAGE, "--set %s: bad key path", arg);
 	for (; comp != NULL; comp = next) {
 		const struct key *k = NULL;
@@ -1573,7 +1575,7 @@ main(int argc, char **argv)
 	struct model m;
 	struct tlist tl = {0};
 	struct stat st;
-	char *out, *cfgtext, *source, *vocab_note;
+	char *out, *tmp, *cfgtext, *source, *vocab_note;
 	const char *base;
 	long ntok;
 	int exists;
@@ -1623,14 +1625,12 @@ main(int argc, char **argv)
 	if (exists)
 		check_replaceable(out);
 
-	g_tmp = xasprintf("%s.tmp.%ld", out, (long)getpid());
+	tmp = xasprintf("%s.tmp.%ld", out, (long)getpid());
 	for (size_t i = 0; i < NOUT; i++)
-		g_tmp_files[i] = join(g_tmp, out_files[i]);
-	if (mkdir(g_tmp, 0777) != 0) {
-		char *t = g_tmp;
-		g_tmp = NULL;
-		cs_die(CS_EXIT_IO, "%s: cannot create:", t);
-	}
+		g_tmp_files[i] = join(tmp, out_files[i]);
+	if (mkdir(tmp, 0777) != 0)
+		cs_die(CS_EXIT_IO, "%s: cannot create:", tmp);
+	g_tmp = tmp;
 	atexit(remove_tmp_all);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -1650,7 +1650,10 @@ main(int argc, char **argv)
 	    "(%ld merges, %ld tokens), not OpenAI's CLIP vocabulary.", o.merges, ntok);
 	write_card(g_tmp, base, source, stw_dtype_name(o.dtype), o.seed, vocab_note);
 	free(vocab_note);
-	commit_dir(g_tmp, out, exists);
+	commit_dir(tmp, out, exists);
+	free(tmp);
+	for (size_t i = 0; i < NOUT; i++)
+		free(g_tmp_files[i]);
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (o.verbose)
@@ -1663,6 +1666,7 @@ main(int argc, char **argv)
 	free(cfgtext);
 	free(source);
 	free(out);
+	free(o.sets);
 	json_decref(hub);
 	json_decref(cfg);
 	json_decref(pp);
