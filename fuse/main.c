@@ -316,7 +316,8 @@ report_unmatched(struct input *in, const char *othername, size_t told)
 	qsort(all, n, sizeof *all, by_line);
 	for (i = 0; i < n; i++) {
 		if (told + i < MAX_REPORT)
-			cs_warn("%s:%lu: key %s has no row in %s", in->name, all[i]->line, all[i]->key, othername);
+			cs_warn("%s:%lu: key %s has no row in %s (a missing row, or a key repeated in one input)",
+			    in->name, all[i]->line, all[i]->key, othername);
 		free_row(all[i]);
 	}
 	free(all);
