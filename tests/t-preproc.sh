@@ -151,6 +151,9 @@ a16 = (photo(250, 230).astype(np.uint16) * 257 + rng.integers(0, 256, (230, 250,
 files["rgb16.png"] = png16("rgb16.png", a16, 2)
 alpha16 = (np.tile(np.linspace(0, 65535, 250), (230, 1))).astype(np.uint16)[:, :, None]
 files["rgba16.png"] = png16("rgba16.png", np.concatenate([a16, alpha16], 2), 6)
+files["la16.png"] = png16("la16.png", np.concatenate([a16[:, :, :1], alpha16], 2), 4)
+files["progressive.jpg"] = save("progressive.jpg", Image.fromarray(photo(290, 260)), quality=88, progressive=True)
+files["444.jpg"] = save("444.jpg", Image.fromarray(photo(250, 290)), quality=95, subsampling=0)
 f1 = Image.fromarray(photo(240, 250)).quantize(colors=64)
 f2 = Image.fromarray(photo(240, 250)[::-1]).quantize(colors=64)
 files["anim.gif"] = save("anim.gif", f1, save_all=True, append_images=[f2], duration=100, loop=0)
@@ -191,6 +194,9 @@ cases = [  # name, file, openclip kwargs
     ("grey16-png", "gray16.png", {}),
     ("rgb16-png", "rgb16.png", {}),
     ("rgba16-png", "rgba16.png", {}),
+    ("la16-png", "la16.png", {}),
+    ("progressive-jpeg", "progressive.jpg", {}),
+    ("jpeg-444", "444.jpg", dict(interp="bilinear")),
     ("animated-gif", "anim.gif", {}),
     ("grey-gif", "gray.gif", {}),
     ("gif-transparent", "trns.gif", {}),
@@ -214,7 +220,7 @@ with open(os.path.join(tmp, "cases"), "w") as out:
 # sanity: the generated files have the PIL modes the cases are about
 modes = {n: Image.open(files[n]).mode for n in files}
 want = {"l.jpg": "L", "la.png": "LA", "p.png": "P", "bit1.png": "1", "cmyk.jpg": "CMYK", "gray16.png": "I",
-        "rgb16.png": "RGB", "rgba16.png": "RGBA", "anim.gif": "P", "gray.gif": "L", "alpha.webp": "RGBA"}
+        "rgb16.png": "RGB", "rgba16.png": "RGBA", "la16.png": "RGBA", "anim.gif": "P", "gray.gif": "L", "alpha.webp": "RGBA"}
 bad = {n: (modes[n], m) for n, m in want.items() if modes[n] != m}
 assert not bad, "generated images have unexpected modes: %r" % bad
 assert Image.open(files["anim.gif"]).n_frames == 2
