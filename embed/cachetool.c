@@ -63,7 +63,7 @@ open_writer(const char *out, const emb_stamp *st)
 
 	live_writer = emb_cache_writer_open(out, st, err, sizeof err);
 	if (live_writer == NULL)
-		cs_die(CS_EXIT_IO, "%s", err);
+		cs_die(CS_EXIT_IO, "%s (%s not changed)", err, out);
 	live_tmp = fs_tmpname(out);
 	atexit(abort_live);
 	signal(SIGINT, on_signal);
