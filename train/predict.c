@@ -100,6 +100,8 @@ main(int argc, char **argv)
 	if ((er = emb_reader_open(epath, err, sizeof err)) == NULL)
 		cs_die(CS_EXIT_DATA, "%s", err);
 	c.m = &m;
+	if (!emb_stamp_compatible(&m.stamp, emb_reader_stamp(er), err, sizeof err))
+		cs_die(CS_EXIT_DATA, "embeddings were made with another model than the classifier: %s", err);
 
 	fputs("key\tpath\tclass\tconfidence\tmargin", stdout);
 	for (j = 0; j < m.nclass; j++)
