@@ -77,6 +77,9 @@ int emb_stream_write_text(emb_stream_writer *w, const char *cls, const char *pro
 int emb_stream_write_image(emb_stream_writer *w, const char *key, const char *location, const float *vec);
 /* Writes the end record with counts and flushes; -1 on any write error so far.  Frees w. */
 int emb_stream_writer_close(emb_stream_writer *w);
+/* Frees w without the end record, so a reader sees the stream as truncated (for a
+ * writer that failed midway).  NULL-safe.  (Addition.) */
+void emb_stream_writer_abort(emb_stream_writer *w);
 
 /* Cache writer: builds a complete new cache file and publishes it atomically
  * (written to PATH.tmp.PID, fsynced, renamed over PATH; the directory is fsynced).

@@ -1194,7 +1194,8 @@ write_locations(emb_cache_writer *w, const unsigned char (*ukeys)[32], size_t nu
 	int64_t *mb = NULL;
 	int rc = -1;
 
-	qsort(w->locs, w->nloc, sizeof *w->locs, cmp_loc);
+	if (w->nloc > 1)
+		qsort(w->locs, w->nloc, sizeof *w->locs, cmp_loc);
 	/* drop repeated (key, path) pairs, keeping the first added */
 	for (i = 0; i < w->nloc; i++) {
 		if (n > 0 && memcmp(w->locs[n - 1].key, w->locs[i].key, 32) == 0 &&
@@ -1257,7 +1258,8 @@ write_rest(emb_cache_writer *w)
 	size_t i, n = w->nrej;
 	int rc = -1;
 
-	qsort(w->rejs, n, sizeof *w->rejs, cmp_rej);
+	if (n > 1)
+		qsort(w->rejs, n, sizeof *w->rejs, cmp_rej);
 	lb = xcalloc(n + 1, sizeof *lb);
 	rb = xcalloc(n + 1, sizeof *rb);
 	for (i = 0; i < n; i++) {

