@@ -22,9 +22,26 @@
  *   4. whitespace_clean: " ".join(text.split()) (Python's str.isspace set);
  *   5. str.lower(): full lowercase, i.e. U+0130 -> "i" U+0307 and the final-sigma rule;
  *   6. the pre-tokenizer regex <start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|
- *      [\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+ with IGNORECASE;
+ *      [\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+ (the `regex` module, IGNORECASE): special-token
+ *      text inside a prompt becomes the start/end id, whichever vocabulary is loaded;
  *   7. bytes_to_unicode, BPE merges by rank with the "</w>" end-of-word mark.
- * Letters and numbers come from utf8proc; see man/... CAVEATS in bpe.c's header. */
+ *
+ * Where this differs from OpenCLIP (open_clip 3.3.0 on Python 3.11, regex module):
+ *   - ftfy.fix_text is not applied (the reference fixture was made with ftfy stubbed
+ *     to identity); text that ftfy would repair (mojibake, e.g. "cafÃ©") is encoded as
+ *     it is;
+ *   - letters and numbers (\p{L}, \p{N}) come from utf8proc (Unicode 15.0), lower-case
+ *     mappings from utf8proc plus CPython's two special cases (U+0130, final sigma),
+ *     whitespace and the sigma context from tables generated from Python 3.11
+ *     (Unicode 14.0): code points first assigned in Unicode 15.0 may differ;
+ *   - a decimal reference of more than 4300 digits is decoded by its value (U+FFFD
+ *     when past U+10FFFF) where Python 3.11's int() raises ValueError;
+ *   - a merges line that is not exactly two symbols is an error (OpenCLIP keeps it as
+ *     an unusable merge); the one exception is the empty line after a final newline of
+ *     a short .gz, which OpenCLIP and this loader both count as a merge (so it takes an
+ *     id);
+ *   - in the hub format every merge is used (no 48894 cap), and the "#version" first
+ *     line is skipped only when present. */
 #ifndef CS_BPE_H
 #define CS_BPE_H
 

@@ -414,11 +414,20 @@ static int lit_exact(const uint32_t *t, size_t len, const char *lit)
 	return 1;
 }
 
+/* Under IGNORECASE the regex module tests a set such as [^\s\p{L}\p{N}] against every
+ * case variant of the character (but a lone \p{L} against the character itself).  The
+ * one character outside \s, L and N with a case variant in them is U+0345 (its upper
+ * case is U+0399): it matches no alternative, so findall() steps over it. */
+static int matches_nothing(uint32_t c)
+{
+	return bpe_is_space(c) || c == 0x345;
+}
+
 int bpe_next_piece(const uint32_t *t, size_t n, size_t *pos, size_t *start, size_t *end)
 {
 	static const char *const contr[] = { "'s", "'t", "'re", "'ve", "'m", "'ll", "'d" };
 	size_t p = *pos, m;
-	while (p < n && bpe_is_space(t[p]))
+	while (p < n && matches_nothing(t[p]))
 		p++;
 	if (p >= n) {
 		*pos = n;
@@ -447,7 +456,7 @@ int bpe_next_piece(const uint32_t *t, size_t n, size_t *pos, size_t *start, size
 		} else if (is_number(t[p])) {
 			p++;
 		} else {
-			while (p < n && !bpe_is_space(t[p]) && !is_letter(t[p]) && !is_number(t[p]))
+			while (p < n && !matches_nothing(t[p]) && !is_letter(t[p]) && !is_number(t[p]))
 				p++;
 		}
 	}
