@@ -14,3 +14,7 @@ MAN1  += man/clipsort-mkmodel.1
 $(B)/clipsort-mkmodel: $(MKMODEL_OBJS) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(MKMODEL_LIBS) $(COMMON_LIBS) -o $@
+
+UNIT_TESTS += $(O)/tests/test_safetensors_write
+$(O)/tests/test_safetensors_write: $(O)/embed/safetensors_write.o
+$(O)/tests/test_safetensors_write: CPPFLAGS += -Iembed

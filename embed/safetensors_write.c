@@ -389,6 +389,12 @@ stw_f32_to_f16(float f)
 
 	memcpy(&u, &f, 4);
 	sign = (u >> 16) & 0x8000u;
+	mant = u & 0x7fffffffu;
+	if (mant >= 0x38800000u && mant < 0x477ff000u) { /* normal half, no overflow: rebias, round */
+		mant -= 0x38000000u;
+		mant += 0xfffu + ((mant >> 13) & 1);
+		return (uint16_t)(sign | (mant >> 13));
+	}
 	exp = (int32_t)((u >> 23) & 0xff);
 	mant = u & 0x7fffffu;
 	if (exp == 0xff)                            /* Inf, NaN */
