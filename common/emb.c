@@ -189,32 +189,18 @@ emb_reader_add_text(emb_reader *r, const char *cls, const char *prompt, const fl
 	t->vec = v;
 }
 
-emb_reader *
-emb_reader_open(const char *path, char *errbuf, size_t errlen)
+/* Opens on r->fp (path NULL: an open stream that cannot be a cache). */
+static emb_reader *
+open_common(emb_reader *r, const char *path, char *errbuf, size_t errlen)
 {
-	emb_reader *r;
 	unsigned char magic[8];
 	size_t got;
-	int is_stdin = strcmp(path, "-") == 0, e = EILSEQ;
+	int e = EILSEQ;
 
-	r = xcalloc(1, sizeof *r);
-	r->name = xstrdup(is_stdin ? "<stdin>" : path);
-	r->pending = -1;
-	if (is_stdin) {
-		r->fp = stdin;
-	} else {
-		r->fp = fopen(path, "rb");
-		if (r->fp == NULL) {
-			e = errno;
-			emb_errbuf(errbuf, errlen, "%s: %s", path, strerror(errno));
-			goto fail;
-		}
-		r->owns_fp = 1;
-	}
 	got = fread(magic, 1, sizeof magic, r->fp);
 	if (got < sizeof magic && ferror(r->fp)) {
 		e = errno ? errno : EIO;
-		emb_errbuf(errbuf, errlen, "%s: read error: %s", r->name, strerror(errno));
+		emb_errbuf(errbuf, errlen, "%s: read error: %s", r->name, strerror(e));
 		goto fail;
 	}
 	r->off = got;
@@ -232,9 +218,10 @@ emb_reader_open(const char *path, char *errbuf, size_t errlen)
 		return r;
 	}
 	if (got == sizeof magic && memcmp(magic, EMB_HDF5_MAGIC, 8) == 0) {
-		if (is_stdin) {
-			emb_errbuf(errbuf, errlen, "%s: an HDF5 cache cannot be read from standard input; "
-			    "name the file instead", r->name);
+		if (path == NULL) {
+			emb_errbuf(errbuf, errlen, "%s: an HDF5 cache cannot be read from %s; "
+			    "name the file instead", r->name,
+			    r->fp == stdin ? "standard input" : "a pipe or an open stream");
 			goto fail;
 		}
 		fclose(r->fp);
@@ -253,6 +240,40 @@ fail:
 	emb_reader_close(r);
 	errno = e;
 	return NULL;
+}
+
+emb_reader *
+emb_reader_open(const char *path, char *errbuf, size_t errlen)
+{
+	emb_reader *r;
+	int e;
+
+	if (strcmp(path, "-") == 0)
+		return emb_reader_open_fp(stdin, "<stdin>", errbuf, errlen);
+	r = xcalloc(1, sizeof *r);
+	r->name = xstrdup(path);
+	r->pending = -1;
+	r->fp = fopen(path, "rb");
+	if (r->fp == NULL) {
+		e = errno;
+		emb_errbuf(errbuf, errlen, "%s: %s", path, strerror(e));
+		emb_reader_close(r);
+		errno = e;
+		return NULL;
+	}
+	r->owns_fp = 1;
+	return open_common(r, path, errbuf, errlen);
+}
+
+emb_reader *
+emb_reader_open_fp(FILE *fp, const char *name, char *errbuf, size_t errlen)
+{
+	emb_reader *r = xcalloc(1, sizeof *r);
+
+	r->name = xstrdup(name ? name : "<input>");
+	r->pending = -1;
+	r->fp = fp;
+	return open_common(r, NULL, errbuf, errlen);
 }
 
 int

@@ -57,6 +57,10 @@ enum emb_kind { EMB_KIND_CACHE = 1, EMB_KIND_STREAM = 2 };
 /* Open path ("-" = stdin; stdin may only be a stream).  NULL on error with the
  * message in errbuf. */
 emb_reader *emb_reader_open(const char *path, char *errbuf, size_t errlen);
+/* A stream already open (a pipe, a socket, memory); name is used in messages.  fp
+ * stays the caller's (not closed by _close).  An HDF5 cache is refused: it needs a
+ * path.  (Addition.) */
+emb_reader *emb_reader_open_fp(FILE *fp, const char *name, char *errbuf, size_t errlen);
 int emb_reader_kind(const emb_reader *r);
 const emb_stamp *emb_reader_stamp(const emb_reader *r);
 /* All text vectors.  A stream carries its texts before its images, so this may be
