@@ -473,36 +473,23 @@ finish_cache(struct run *r, const struct prompts *pr, const float *tvec)
 		const emb_reject *rej;
 		const emb_text *tx;
 		size_t nrej, ntx;
-		emb_location loc;
-		int rc;
 
 		/* old locations outside this run's operands stay (unless --prune) */
 		for (i = 0; i < r->oldloc.cap; i++) {
-			struct oldloc *ol;
+			const char *path = r->oldloc.keys[i];
+			struct oldloc *ol = r->oldloc.vals[i];
+			int isnew;
 
-			if (r->oldloc.keys[i] == NULL)
+			if (path == NULL || ol->seen)
 				continue;
-			ol = r->oldloc.vals[i];
-			if (ol->seen)
-				continue;
-			if (r->o->prune || under_any_root(r, r->oldloc.keys[i])) {
+			if (r->o->prune || under_any_root(r, path)) {
 				r->changed = 1;     /* a location that disappeared */
 				continue;
 			}
-			ol->seen = 2;
-		}
-		while ((rc = emb_reader_next_location(r->old, &loc)) == 1) {
-			void **v = strmap_get(&r->oldloc, loc.path);
-			int isnew;
-
-			if (v == NULL || ((struct oldloc *)*v)->seen != 2)
-				continue;
-			strmap_put(&r->keep, loc.key, &isnew);
-			if (emb_cache_add_location(r->w, loc.key, loc.path, loc.size, loc.mtime) != 0)
+			strmap_put(&r->keep, ol->key, &isnew);
+			if (emb_cache_add_location(r->w, ol->key, path, ol->size, ol->mtime) != 0)
 				cs_die(CS_EXIT_IO, "%s: %s", r->o->out, emb_cache_writer_error(r->w));
 		}
-		if (rc < 0)
-			cs_die(CS_EXIT_DATA, "%s", emb_reader_error(r->old));
 		if (emb_reader_rejects(r->old, &rej, &nrej) != 0)
 			cs_die(CS_EXIT_DATA, "%s", emb_reader_error(r->old));
 		for (i = 0; i < nrej; i++) {

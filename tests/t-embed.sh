@@ -1,0 +1,202 @@
+#!/bin/bash
+# clipsort-embed: conformance with OpenCLIP end to end, the cache and stream outputs,
+# incremental updates, hostile inputs (images and ZIPs), locking, crash safety, shards.
+. "$(dirname "$0")/lib.sh"
+E=$BIN/clipsort-embed
+C=$BIN/clipsort-cache
+cd "$TMP" || exit 1
+
+# a random-weight model of the project's own (no fixture needed)
+if ! "$BIN"/clipsort-mkmodel --preset tiny --seed 7 model >mk.out 2>&1; then
+	not_ok "mkmodel tiny" "$(cat mk.out)"
+	t_done; exit
+fi
+"$BIN"/clipsort-mkmodel --preset tiny --seed 8 model2 >/dev/null 2>&1
+python3 "$SRC/scripts/gen-images" --seed 5 --count 12 --min-size 200 --max-size 420 imgs
+
+info() { "$C" info "$1" | awk -F'\t' -v k="$2" '$1 == k { print $2 }'; }
+
+# --- end to end against OpenCLIP's own embeddings ---
+conformance() {
+	need_fixture "conformance: image files to embeddings" || return
+	M=$FIXTURE/model/tiny-vit-b32ish
+	run "$E" -q -m "$M" -o fx.h5 "$FIXTURE/images"
+	expect "embed fixture images" 0 || return
+	python3 - "$FIXTURE" fx.h5 >py.out 2>&1 <<'PY'
+import sys, numpy as np, h5py
+fx, path = sys.argv[1], sys.argv[2]
+exp = np.fromfile(fx + "/expected/image_embeddings.f32", dtype=np.float32).reshape(5, -1)
+names = open(fx + "/expected/image_names.txt").read().split()
+f = h5py.File(path, "r")
+dec = lambda a: [x.decode() if isinstance(x, bytes) else x for x in a]
+keys, vec = dec(f["images/key"][:]), f["images/vec"][:]
+lk, lp = dec(f["locations/key"][:]), dec(f["locations/path"][:])
+worst = 1.0
+for i, n in enumerate(names):
+    j = [p.endswith("/" + n) for p in lp].index(True)
+    worst = min(worst, float(vec[keys.index(lk[j])] @ exp[i]))
+print("min cosine %.7f" % worst)
+sys.exit(0 if worst >= 0.999 else 1)
+PY
+	check "end-to-end cosine >= 0.999 to OpenCLIP ($(cat py.out))" test $? -eq 0
+	# the prompts through --tokenize give OpenCLIP's ids
+	python3 -c 'import json,sys; [print(p) for p in json.load(open(sys.argv[1]))]' \
+	    "$FIXTURE/expected/prompts.json" >prompts.txt
+	run -i prompts.txt "$E" -m "$M" --tokenize
+	python3 - "$FIXTURE" "$TMP/out" >py.out 2>&1 <<'PY'
+import sys, numpy as np
+t = np.fromfile(sys.argv[1] + "/expected/text_tokens.i64", dtype=np.int64).reshape(9, 77)
+got = [list(map(int, l.split())) for l in open(sys.argv[2])]
+want = [[int(x) for x in row if x != 0] for row in t]
+sys.exit(0 if got == want else 1)
+PY
+	check "--tokenize prints OpenCLIP's ids for every fixture prompt" test $? -eq 0
+	grep -q 'text cut to 77 tokens' "$TMP/err"
+	check "--tokenize warns about the cut 120-word prompt" test $? -eq 0
+}
+conformance
+
+# --- cache and stream ---
+run "$E" -q -m model -o c.h5 imgs
+expect "embed a directory into a new cache" 0 - ""
+check "cache has 12 images" test "$(info c.h5 images)" = 12
+run "$E" -q -m model imgs
+expect "stream to stdout" 0
+"$C" dump c.h5 | sort >dump-cache.tsv
+"$C" dump "$TMP/out" 2>&1 | sort >dump-stream.tsv
+check "stream and cache carry the same keys, locations and vectors" cmp dump-cache.tsv dump-stream.tsv
+"$E" -q -m model imgs >s2.bin
+check "stream output is deterministic (same bytes twice)" cmp "$TMP/out" s2.bin
+find imgs -type f | sort >list.txt
+run -i list.txt "$E" -q -m model -o l.h5 -
+expect "paths on stdin (-)" 0
+check "stdin list gives the same cache content" cmp <("$C" dump l.h5) <("$C" dump c.h5)
+
+# --- incremental updates ---
+before=$(stat -c %Y.%i c.h5)
+run "$E" -m model -o c.h5 imgs
+expect_err_grep "re-run over an unchanged cache" 0 '0 images embedded, 12 locations, 0 rejected \(cache unchanged\)'
+check "unchanged cache is not rewritten" test "$(stat -c %Y.%i c.h5)" = "$before"
+cp imgs/boxed/0000.jpg imgs/boxed/copy-of-0000.jpg
+run "$E" -m model -o c.h5 imgs
+expect_err_grep "identical bytes under a new name are not embedded again" 0 '0 images embedded, 13 locations'
+check "two locations, one vector" test "$(info c.h5 images)/$(info c.h5 locations)" = 12/13
+python3 -c 'import sys; d=open(sys.argv[1],"rb").read(); open(sys.argv[1],"wb").write(d[:-2]+b"\x00\xff\xd9")' imgs/loose/0001.jpg 2>/dev/null
+touch -d '2001-01-01' imgs/loose/0001.jpg
+run "$E" -m model -o c.h5 imgs
+expect_err_grep "a changed file is re-hashed and re-embedded" 0 '1 images embedded, 13 locations'
+check "the old vector of the changed file is dropped" test "$(info c.h5 images)" = 12
+rm imgs/boxed/copy-of-0000.jpg imgs/loose/0003.jpg
+run "$E" -m model -o c.h5 imgs
+expect_err_grep "vanished files are dropped" 0 '0 images embedded, 11 locations'
+check "cache now has 11 images" test "$(info c.h5 images)/$(info c.h5 locations)" = 11/11
+mkdir other && cp imgs/boxed/0002.jpg other/x.jpg
+run "$E" -q -m model -o c.h5 other
+expect "another operand keeps the locations of earlier ones" 0
+check "locations of both runs" test "$(info c.h5 locations)" = 12
+run "$E" -q -m model --prune -o c.h5 other
+expect "--prune drops locations not seen in this run" 0
+check "only other/ is left" test "$(info c.h5 images)/$(info c.h5 locations)" = 1/1
+
+# --- model mismatch ---
+run "$E" -m model2 -o c.h5 imgs
+expect_err_grep "a cache made with another model is refused" 3 'c.h5: made with another model or preprocessing .*--rebuild'
+run "$E" -q -m model --fast -o c.h5 imgs
+expect_err_grep "fast preprocessing is another stamp" 3 'made with another model or preprocessing'
+run "$E" -q -m model2 --rebuild -o c.h5 imgs
+expect "--rebuild re-embeds into the same file" 0
+check "rebuilt cache is stamped with model2" test "$(info c.h5 model)" = model2
+
+# --- hostile images ---
+mkdir bad
+head -c 3000 imgs/boxed/0000.jpg >bad/truncated.jpg
+printf '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>' >bad/disguised.jpg
+printf '%%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%%%EOF\n' >bad/doc.png
+: >bad/empty.jpg
+python3 - bad/bomb.png <<'PY'
+import sys, struct, zlib
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+ihdr = struct.pack(">IIBBBBB", 50000, 50000, 8, 2, 0, 0, 0)
+raw = zlib.compress(b"\x00" * (50000 * 3 + 1) * 4)
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+PY
+cp imgs/boxed/0000.jpg bad/good.jpg
+run "$E" -m model -o bad.h5 bad
+expect_err_grep "hostile images: exit 1, the run goes on" 1 'bad.h5: 1 images embedded, 1 locations, 5 rejected'
+grep -q '^clipsort-embed: bad/truncated.jpg: truncated or corrupt' "$TMP/err"; check "truncated JPEG rejected by name" test $? -eq 0
+grep -q '^clipsort-embed: bad/disguised.jpg: unsupported image type (svgload' "$TMP/err"; check "SVG renamed .jpg rejected by loader name" test $? -eq 0
+grep -q '^clipsort-embed: bad/doc.png: ' "$TMP/err"; check "PDF renamed .png rejected" test $? -eq 0
+grep -q '^clipsort-embed: bad/empty.jpg: ' "$TMP/err"; check "empty file rejected" test $? -eq 0
+grep -Eq '^clipsort-embed: bad/bomb.png: .*(pixels|too big|limit)' "$TMP/err"; check "pixel-bomb PNG header rejected before decoding" test $? -eq 0
+check "rejects are listed in the cache" test "$(info bad.h5 rejects)" = 5
+
+# --- hostile ZIPs ---
+python3 - <<'PY'
+import zipfile, zlib, struct, io
+good = open("imgs/boxed/0000.jpg", "rb").read()
+with zipfile.ZipFile("slip.zip", "w") as z:
+    z.writestr("../../../tmp/evil.jpg", good)
+    z.writestr("/abs/path.jpg", good)
+    z.writestr("nested.zip", open("slip.zip", "rb").read() if False else b"PK\x05\x06" + b"\x00" * 18)
+# overlapping-entry zip bomb (Fifield): many central-directory entries share one
+# highly compressible deflate stream
+data = b"\x00" * (40 << 20)
+comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+cdata = comp.compress(data) + comp.flush()
+crc = zlib.crc32(data) & 0xffffffff
+out = io.BytesIO()
+lh = struct.pack("<IHHHHHIIIHH", 0x04034b50, 20, 0, 8, 0, 0, crc, len(cdata), len(data), 5, 0) + b"a.jpg"
+out.write(lh); out.write(cdata)
+cd = io.BytesIO(); n = 200
+for i in range(n):
+    name = b"e%03d.jpg" % i
+    cd.write(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014b50, 20, 20, 0, 8, 0, 0, crc, len(cdata), len(data), len(name), 0, 0, 0, 0, 0, 0) + name)
+cdb = cd.getvalue()
+out.write(cdb)
+out.write(struct.pack("<IHHHHIIH", 0x06054b50, 0, 0, n, n, len(cdb), len(lh) + len(cdata), 0))
+open("bomb.zip", "wb").write(out.getvalue())
+PY
+run "$E" -m model -o z.h5 slip.zip
+expect_err_grep "zip-slip names stay locations, nothing is extracted" 1 'slip.zip!nested.zip: nested zip archive not opened'
+python3 -c 'import h5py,sys; [print(p.decode() if isinstance(p,bytes) else p) for p in h5py.File(sys.argv[1],"r")["locations/path"][:]]' z.h5 | sort >zlocs.txt
+printf '%s\n' 'slip.zip!../../../tmp/evil.jpg' 'slip.zip!/abs/path.jpg' >zwant.txt
+check "zip entry names recorded verbatim as locations" cmp zwant.txt zlocs.txt
+check "no file written outside the working directory" test ! -e /tmp/evil.jpg
+run "$E" -m model -o zb.h5 bomb.zip imgs/boxed/0000.jpg
+expect_err_grep "overlapping-entry zip bomb stopped, the run goes on" 1 '^clipsort-embed: bomb.zip![^:]+: .*zip bomb'
+check "zip bomb run still embedded the plain file" test "$(info zb.h5 images)" = 1
+check "zip bomb: decompressed far less than the bomb holds" test "$(info zb.h5 rejects)" -ge 1
+
+# --- locking, crashes, shards ---
+exec 9>c.h5.lock
+flock -n 9
+run "$E" -m model -o c.h5 imgs
+expect_err_grep "a second writer is refused" 6 'c.h5.*locked'
+exec 9>&-
+python3 "$SRC/scripts/gen-images" --seed 9 --count 80 --min-size 600 --max-size 900 many
+"$E" -q -m model -o crash.h5 imgs
+n0=$(info crash.h5 images)
+cp crash.h5 crash-before.h5
+( "$E" -q -j1 -b 4 -m model -o crash.h5 many & pid=$!; sleep 0.8; kill -9 $pid; wait $pid ) 2>/dev/null
+check "kill -9 mid-run leaves the previous cache intact" cmp <("$C" dump crash.h5) <("$C" dump crash-before.h5)
+run "$E" -q -m model -o crash.h5 many
+expect "the next run completes" 0
+check "and holds both runs" test "$(info crash.h5 images)" = $((n0 + 80))
+run "$E" -q -m model --shard 1/2 -o s1.h5 imgs many
+expect "shard 1/2" 0
+run "$E" -q -m model --shard 2/2 -o s2.h5 imgs many
+expect "shard 2/2" 0
+"$E" -q -m model -o all.h5 imgs many
+run "$C" merge -o merged.h5 s1.h5 s2.h5
+expect "merge the shard caches" 0
+check "shards split the images" test $(( $(info s1.h5 images) + $(info s2.h5 images) )) = "$(info all.h5 images)"
+check "merged shards equal a single run" cmp <("$C" dump merged.h5) <("$C" dump all.h5)
+run "$E" -m model --shard 3/2 -o x.h5 imgs
+expect_err_grep "--shard K/N checks K" 2 'shard K'
+
+# --- usage and model errors ---
+run "$E" -m "$TMP/nope" -o x.h5 imgs
+expect_err_grep "missing model directory" 5 'nope'
+run "$E" -o x.h5 imgs
+expect_err_grep "no -m" 2 '^usage: clipsort-embed'
+t_done
