@@ -396,6 +396,10 @@ static int fill_from_vips(struct img *im, const void *mem, int w, int h, int vb,
 			im->i32[i] = sixteen ? s16[i * vb] : s8[i * vb];
 		return 0;
 	}
+	if (!sixteen && vb == nb && !key) {
+		memcpy(im->u8, s8, n * nb);
+		return 0;
+	}
 	for (i = 0; i < n; i++) {
 		for (c = 0; c < nb; c++) {
 			int sc = c;

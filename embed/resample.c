@@ -144,29 +144,50 @@ static int fixed_coeffs(struct coeffs *c, int outSize)
 }
 
 /* One pass over 8-bit rows.  Horizontal: out row y reads in row y + offset,
- * taps step by nb samples.  Vertical: taps step by a whole row.  NB is a
- * constant in each instantiation so the channel loop unrolls. */
-static inline void pass_h_u8(const uint8_t *in, int iw, int offset, int nb,
-                             uint8_t *out, int ow, int rows, const struct coeffs *c)
-{
-	int yy, xx, x, ch;
+ * taps step by nb samples; one accumulator per channel, in registers.
+ * Vertical: taps step by a whole row. */
+#define H_LOOP(NB, BODY_INIT, BODY_ACC, BODY_OUT)                                        \
+	for (yy = 0; yy < rows; yy++) {                                                  \
+		const uint8_t *row = in + ((size_t)(yy + offset) * iw) * NB;             \
+		uint8_t *o = out + (size_t)yy * ow * NB;                                 \
+		for (xx = 0; xx < ow; xx++) {                                            \
+			int xmin = c->bounds[xx * 2], xmax = c->bounds[xx * 2 + 1];      \
+			const int32_t *k = &c->ik[(size_t)xx * c->ksize];                \
+			const uint8_t *p = row + (size_t)xmin * NB;                      \
+			BODY_INIT;                                                       \
+			for (x = 0; x < xmax; x++, p += NB) {                            \
+				int kx = k[x];                                           \
+				BODY_ACC;                                                \
+			}                                                                \
+			BODY_OUT;                                                        \
+			o += NB;                                                         \
+		}                                                                        \
+	}
 
-	for (yy = 0; yy < rows; yy++) {
-		const uint8_t *row = in + ((size_t)(yy + offset) * iw) * nb;
-		uint8_t *o = out + (size_t)yy * ow * nb;
-		for (xx = 0; xx < ow; xx++) {
-			int xmin = c->bounds[xx * 2], xmax = c->bounds[xx * 2 + 1];
-			const int32_t *k = &c->ik[(size_t)xx * c->ksize];
-			const uint8_t *p = row + (size_t)xmin * nb;
-			int ss[4];
-			for (ch = 0; ch < nb; ch++)
-				ss[ch] = 1 << (PRECISION_BITS - 1);
-			for (x = 0; x < xmax; x++, p += nb)
-				for (ch = 0; ch < nb; ch++)
-					ss[ch] += p[ch] * k[x];
-			for (ch = 0; ch < nb; ch++)
-				*o++ = clip8(ss[ch]);
-		}
+static void pass_h_u8_any(const uint8_t *in, int iw, int offset, int nb,
+                          uint8_t *out, int ow, int rows, const struct coeffs *c)
+{
+	const int half = 1 << (PRECISION_BITS - 1);
+	int yy, xx, x;
+
+	switch (nb) {
+	case 1:
+		H_LOOP(1, int s0 = half, s0 += p[0] * kx, o[0] = clip8(s0))
+		break;
+	case 2:
+		H_LOOP(2, int s0 = half; int s1 = half, (s0 += p[0] * kx, s1 += p[1] * kx),
+		       (o[0] = clip8(s0), o[1] = clip8(s1)))
+		break;
+	case 3:
+		H_LOOP(3, int s0 = half; int s1 = half; int s2 = half,
+		       (s0 += p[0] * kx, s1 += p[1] * kx, s2 += p[2] * kx),
+		       (o[0] = clip8(s0), o[1] = clip8(s1), o[2] = clip8(s2)))
+		break;
+	default:
+		H_LOOP(4, int s0 = half; int s1 = half; int s2 = half; int s3 = half,
+		       (s0 += p[0] * kx, s1 += p[1] * kx, s2 += p[2] * kx, s3 += p[3] * kx),
+		       (o[0] = clip8(s0), o[1] = clip8(s1), o[2] = clip8(s2), o[3] = clip8(s3)))
+		break;
 	}
 }
 
@@ -187,17 +208,6 @@ static inline void pass_v_u8(const uint8_t *in, int w, int nb,
 				ss += *p * k[y];
 			o[i] = clip8(ss);
 		}
-	}
-}
-
-static void pass_h_u8_any(const uint8_t *in, int iw, int offset, int nb,
-                          uint8_t *out, int ow, int rows, const struct coeffs *c)
-{
-	switch (nb) {
-	case 1: pass_h_u8(in, iw, offset, 1, out, ow, rows, c); break;
-	case 2: pass_h_u8(in, iw, offset, 2, out, ow, rows, c); break;
-	case 3: pass_h_u8(in, iw, offset, 3, out, ow, rows, c); break;
-	default: pass_h_u8(in, iw, offset, 4, out, ow, rows, c); break;
 	}
 }
 
