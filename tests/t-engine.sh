@@ -410,4 +410,12 @@ else
 	not_ok "clipsort-fetch-model" "$FETCH missing"
 fi
 
+# ---- the model-directory man page
+if command -v mandoc >/dev/null 2>&1; then
+	run mandoc -Tlint -Wwarning "$SRC/man/clipsort-models.7"
+	expect "clipsort-models.7 is mandoc -Tlint clean" 0 - ""
+else
+	skip "clipsort-models.7 lint" "mandoc not installed"
+fi
+
 t_done

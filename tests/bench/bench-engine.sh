@@ -1,0 +1,59 @@
+#!/bin/sh
+# bench-engine: speed of the OpenCLIP engine (clip.h) on random-weight ViT-B-32 and
+# ViT-B-16 models.  Targets (the issue): fp32 image tower >= ~25 images/s at batch 8
+# for B-32 (OpenCLIP tuned), >= 5.7 for B-16; bf16 >= 1.6x fp32 with cosine >= 0.999;
+# text tower >= 100 prompts/s (OpenCLIP: 31-34 tuned, 8.7 default); ViT-B-32 load
+# from page cache well under a second.  Numbers depend on what else runs: the load
+# average is printed with them.  ENGINE_BENCH_SECS=N sets the seconds per measurement.
+set -u
+: "${SRC:=$(cd "$(dirname "$0")/../.." && pwd)}"
+EB=$SRC/build/obj/tests/engine_bench
+MK=$SRC/bin/clipsort-mkmodel
+OUT=$SRC/build/bench
+S=${ENGINE_BENCH_SECS:-6}
+[ -x "$EB" ] || { echo "bench-engine: $EB not built (make $EB)"; exit 1; }
+mkdir -p "$OUT"
+
+model() { # NAME PRESET b32|b16
+	d=$OUT/engine-$1
+	[ -f "$d/open_clip_model.safetensors" ] && return 0
+	rm -rf "$d"
+	if [ -x "$MK" ]; then
+		"$MK" --no-vocab --preset "$2" --dtype f32 "$d" >/dev/null || return 1
+	else
+		"$EB" gen "$d" "$3" || return 1
+	fi
+}
+model vit-b-32 ViT-B-32 b32 && model vit-b-16 ViT-B-16 b16 || { echo "bench-engine: cannot make models"; exit 1; }
+B32=$OUT/engine-vit-b-32 B16=$OUT/engine-vit-b-16
+
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; BLAS: $(ldd "$EB" | awk '/libblas.so.3/ {print $3}')"
+gf=$("$EB" sgemm | awk '{print $(NF-1)}')
+echo "fp32 sgemm 2048^2: $gf GFLOP/s (roofline)"
+"$EB" load "$B32" >/dev/null
+echo "ViT-B-32 $("$EB" load "$B32") (page cache; target well under 1 s)"
+
+# rate NAME GFLOP_PER_ITEM ARGS...: prints rate, and the fraction of the roofline
+rate() {
+	n=$1 g=$2; shift 2
+	r=$("$EB" "$@" | awk '{for (i = 1; i <= NF; i++) if ($i == "per") print $(i-1)}')
+	awk -v n="$n" -v r="$r" -v g="$g" -v gf="$gf" 'BEGIN {
+		printf "%-34s %8.2f /s   %6.1f GFLOP/s = %3.0f%% of sgemm\n", n, r, r * g, 100 * r * g / gf }'
+	eval "R_$(echo "$n" | tr -c 'A-Za-z0-9\n' _)=$r"
+}
+echo "--- image tower (GFLOP per image: B-32 8.82, B-16 35.13)"
+for b in 1 8 32; do rate "B-32 f32 batch $b" 8.82 image "$B32" f32 $b "$S"; done
+for b in 1 8 32; do rate "B-16 f32 batch $b" 35.13 image "$B16" f32 $b "$S"; done
+rate "B-32 bf16 batch 8" 8.82 image "$B32" bf16 8 "$S"
+rate "B-16 bf16 batch 8" 35.13 image "$B16" bf16 8 "$S"
+echo "--- text tower (prompts of 8-15 tokens; GFLOP per full 77-token prompt 5.96)"
+for b in 1 32 256; do rate "text f32 batch $b" 5.96 text "$B32" f32 $b "$S"; done
+rate "text bf16 batch 256" 5.96 text "$B32" bf16 256 "$S"
+"$EB" cos "$B32"
+echo "--- OpenMP wait policy (B-32 f32 batch 8): libgomp default / clipsort's (PASSIVE via re-exec) / ACTIVE"
+env -u OMP_WAIT_POLICY ENGINE_BENCH_RAW=1 "$EB" image "$B32" f32 8 "$S" | sed 's/^/default: /'
+env -u OMP_WAIT_POLICY "$EB" image "$B32" f32 8 "$S" | sed 's/^/clipsort: /'
+OMP_WAIT_POLICY=ACTIVE "$EB" image "$B32" f32 8 "$S" | sed 's/^/ACTIVE: /'
+echo "--- text, libgomp default (no re-exec)"
+env -u OMP_WAIT_POLICY ENGINE_BENCH_RAW=1 "$EB" text "$B32" f32 32 "$S"
+echo "targets: B-32 f32 b8 >= 25/s; B-16 f32 b8 >= 5.7/s; bf16 >= 1.6x f32 with cosine >= 0.999; text >= 100 prompts/s"
