@@ -414,7 +414,7 @@ bpe_tokenizer *bpe_load_gz(const char *path, char *errbuf, size_t errlen)
 	struct smap enc = {0};
 	size_t bad = utf8_invalid_at(buf, len);
 	if (bad < len) {
-		seterr(errbuf, errlen, "%s:%zu: invalid UTF-8", path, line_of(buf, bad));
+		seterr(errbuf, errlen, "%s:%zu: invalid UTF-8 (or a NUL byte)", path, line_of(buf, bad));
 		goto fail;
 	}
 	/* lines 1 .. BPE_GZ_MAX_MERGES of buf.split('\n'); like Python, the empty
@@ -576,9 +576,8 @@ bpe_tokenizer *bpe_load_hf(const char *vocab_json, const char *merges_txt, char 
 	if (!(buf = read_file(merges_txt, &len, errbuf, errlen)))
 		goto fail;
 	size_t bad = utf8_invalid_at(buf, len);
-	if (bad < len || memchr(buf, '\0', len)) {
-		seterr(errbuf, errlen, "%s:%zu: invalid UTF-8", merges_txt,
-		       line_of(buf, bad < len ? bad : (size_t)((char *)memchr(buf, '\0', len) - buf)));
+	if (bad < len) {
+		seterr(errbuf, errlen, "%s:%zu: invalid UTF-8 (or a NUL byte)", merges_txt, line_of(buf, bad));
 		goto fail;
 	}
 	/* trailing blank lines are dropped (the hub's reader strips the text) */
@@ -838,7 +837,7 @@ int bpe_encode_full(const bpe_tokenizer *t, const char *utf8, int64_t *ids,
 {
 	struct work w = {0};
 	int rc = -1;
-	if (ctx == 0 || ctx > INT32_MAX || bpe_clean_text(utf8, &w.text) < 0)
+	if (!t || !utf8 || !ids || ctx == 0 || ctx > INT32_MAX || bpe_clean_text(utf8, &w.text) < 0)
 		goto done;
 	size_t pos = 0, s, e;
 	int kind;

@@ -77,7 +77,7 @@ int64_t bpe_eot_id(const bpe_tokenizer *t);
 /* One row of OpenCLIP's tokenize(): start id, BPE ids, end id, then 0 up to
  * context_length.  A longer text is cut to context_length ids with the end id last.
  * utf8 is NUL-terminated.  Returns the number of ids before the padding
- * (<= context_length), or -1 (context_length 0, or out of memory). */
+ * (<= context_length), or -1 (a NULL argument, context_length 0, or out of memory). */
 int bpe_encode(const bpe_tokenizer *t, const char *utf8, int64_t *ids, size_t context_length);
 
 /* As bpe_encode; *n_full (if not NULL) receives the untruncated length including the
