@@ -203,7 +203,11 @@ PY
 	check "200000 rows: all decided" test "$(wc -l <bout)" -eq 200001
 	check "200000 rows: agree/uncertain split" test "$(grep -c '	agree$' bout)" -eq 100000
 	rss=$(tail -1 rss)
-	check "200000 rows in order: max RSS $rss KB < 20 MB" test "$rss" -lt 20000
+	if [ -n "${SAN:-}" ]; then   # ASan's shadow memory and quarantine say nothing about ours
+		skip "200000 rows in order: flat memory" "sanitizer build"
+	else
+		check "200000 rows in order: max RSS $rss KB < 20 MB" test "$rss" -lt 20000
+	fi
 }
 
 t_rule
