@@ -508,6 +508,39 @@ assert m[0].startswith("#version") and len(m) == 301, len(m)' "$TMP/gen"
 	expect "default vocabulary" 0
 }
 
+# What mkmodel writes, the engine (clip.h, through its test helper) loads and computes
+# as the engine's own float64 numpy reference does on the same weights (the reference
+# is the one in t-engine.sh).  Options the engine refuses are refused by name.
+test_engine_roundtrip() {
+	local ENG=$SRC/build/obj/tests/test_engine NP=/usr/bin/python3 i=0 cfg D mode
+	if [ ! -x "$ENG" ]; then skip "engine round trip" "$ENG not built"; return; fi
+	if ! "$NP" -c "import numpy, scipy" 2>/dev/null; then skip "engine round trip" "numpy/scipy missing"; return; fi
+	awk '/^cat >"\$TMP\/ref.py" <<.PYEOF.$/ { f = 1; next } /^PYEOF$/ { f = 0 } f' "$SRC/tests/t-engine.sh" >"$TMP/ref.py"
+	if ! grep -q "def ref_image" "$TMP/ref.py"; then not_ok "engine round trip: reference from t-engine.sh"; return; fi
+	for cfg in "--preset tiny" \
+	    "--preset siglip-B-16 --dtype bf16 --set vision_cfg.layers=2 --set text_cfg.layers=2 --set vision_cfg.width=64 --set text_cfg.width=48 --set text_cfg.heads=3 --set vision_cfg.image_size=64 --set vision_cfg.ls_init_value=0.1 --set text_cfg.ls_init_value=0.1" \
+	    "--preset tiny --dtype bf16 --set quick_gelu=true --set vision_cfg.mlp_ratio=2.6667 --set vision_cfg.head_width=32 --set text_cfg.pool_type=eos --set text_cfg.eos_id=5" \
+	    "--preset tiny --dtype f16 --set custom_text=true --set text_cfg.proj_bias=true --set text_cfg.pool_type=first --set text_cfg.no_causal_mask=true --set vision_cfg.pool_type=avg --set vision_cfg.no_ln_pre=true"; do
+		i=$((i + 1))
+		# shellcheck disable=SC2086
+		"$M" --no-vocab --seed $i $cfg "$TMP/rt$i" || { not_ok "engine round trip $i: mkmodel $cfg"; continue; }
+		D=$("$ENG" info "$TMP/rt$i" 2>"$TMP/rt.err" | awk '$1 == "embed_dim" { print $2 }')
+		if [ -z "$D" ]; then not_ok "engine round trip $i: load ($cfg)" "$(cat "$TMP/rt.err")"; continue; fi
+		mode=clip; case $cfg in *eos*) mode=eos;; esac
+		"$NP" "$TMP/ref.py" image "$TMP/rt$i" 11 3 "$TMP/in.f32" "$TMP/want.f32" &&
+		run "$ENG" image "$TMP/rt$i" f32 3 "$TMP/in.f32" "$TMP/got.f32" &&
+		run "$NP" "$TMP/ref.py" compare "$TMP/got.f32" "$TMP/want.f32" "$D" 0.999999 1e-5
+		expect "engine round trip $i: image tower = numpy reference ($(cat "$TMP/out")): $cfg" 0
+		"$NP" "$TMP/ref.py" text "$TMP/rt$i" 12 4 "$TMP/in.i64" "$TMP/want.f32" $mode &&
+		run "$ENG" text "$TMP/rt$i" f32 4 "$TMP/in.i64" "$TMP/got.f32" &&
+		run "$NP" "$TMP/ref.py" compare "$TMP/got.f32" "$TMP/want.f32" "$D" 0.999999 1e-5
+		expect "engine round trip $i: text tower = numpy reference ($(cat "$TMP/out"))" 0
+	done
+	"$M" --no-vocab --set custom_text=true --set text_cfg.embed_cls=true "$TMP/rtcls"
+	run "$ENG" load "$TMP/rtcls"
+	expect_err_grep "engine refuses embed_cls by name" 1 "text_cfg.embed_cls: option not supported"
+}
+
 # the man page's EXAMPLES
 test_man_examples() {
 	run "$M" --preset siglip-B-16 --dtype bf16 --set vision_cfg.layers=2 --set text_cfg.layers=2 \
@@ -532,4 +565,5 @@ test_config_json
 test_errors
 test_vocab
 test_man_examples
+test_engine_roundtrip
 t_done
