@@ -265,8 +265,11 @@ consume(struct pipe *p, int *status)
 	const struct pipe_cfg *c = p->c;
 	size_t n = c->in->n, i, chwn = PREPROC_CHW_SIZE(c->pp) / sizeof(float);
 	struct batch b;
+	strmap bad;             /* keys whose first copy was rejected: later copies share its fate */
 	long long rejects = 0;
 	int rc = 0;
+
+	strmap_init(&bad);
 
 	b.n = 0;
 	b.idx = xcalloc((size_t)c->batch, sizeof *b.idx);
@@ -282,12 +285,20 @@ consume(struct pipe *p, int *status)
 			pthread_cond_wait(&p->cv, &p->mu);
 		pthread_mutex_unlock(&p->mu);
 		switch (s->state) {
-		case S_KEYED:
+		case S_KEYED: {
+			void **why = strmap_get(&bad, s->key);
+
+			if (why != NULL) {
+				c->on_reject(c->ctx, it->loc, *why);
+				rejects++;
+				break;
+			}
 			if (c->on_location(c->ctx, it, s->key) != 0) {
 				*status = CS_EXIT_IO;
 				rc = -1;
 			}
 			break;
+		}
 		case S_DECODED:
 			memcpy(b.chw + b.n * chwn, s->chw, chwn * sizeof(float));
 			b.idx[b.n] = i;
@@ -298,6 +309,13 @@ consume(struct pipe *p, int *status)
 		case S_REJECT:
 			c->on_reject(c->ctx, it->loc, s->reason);
 			rejects++;
+			if (s->key[0] != '\0') {
+				int isnew;
+				void **why = strmap_put(&bad, s->key, &isnew);
+
+				if (isnew)
+					*why = xstrdup(s->reason);
+			}
 			break;
 		default:
 			break;
@@ -314,6 +332,9 @@ consume(struct pipe *p, int *status)
 	}
 	if (rc == 0)
 		rc = flush(p, &b, status);
+	for (i = 0; i < bad.cap; i++)
+		free(bad.vals[i]);
+	strmap_release(&bad);
 	free(b.idx);
 	free(b.keys);
 	free(b.chw);
