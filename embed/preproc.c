@@ -349,24 +349,96 @@ static const uint8_t *png_palette(const uint8_t *b, size_t len, size_t *n)
 	return NULL;
 }
 
-static enum pil_mode pil_mode_for(enum fmt f, const uint8_t *b, size_t len, VipsImage *v,
-                                  int *has_key, uint8_t key[3], const uint8_t **pal, size_t *paln)
+/* TIFF: Pillow opens PhotometricInterpretation 3 as "P" and 1-bit grey as
+ * "1" (both resized nearest); libvips expands both, so read IFD0 here.
+ * Returns -1 to let the libvips bands decide.  For "P" the pad colour is
+ * ColorMap[fill] (16-bit entries, Pillow keeps the high byte). */
+static uint32_t tiff_get(const uint8_t *p, int n, int be)
 {
-	int bands = vips_image_get_bands(v), ok;
+	uint32_t v = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		v |= (uint32_t)p[be ? i : n - 1 - i] << (8 * (n - 1 - i));
+	return v;
+}
+
+static int tiff_mode(const uint8_t *b, size_t len, int fill, uint8_t pad[3])
+{
+	uint32_t ifd, photometric = 2, bits = 1, spp = 1, cmap = 0, cmap_n = 0; /* TIFF defaults */
+	int be, n, i;
+
+	if (len < 8 || (b[0] != b[1]) || (b[0] != 'I' && b[0] != 'M'))
+		return -1;
+	be = b[0] == 'M';
+	ifd = tiff_get(b + 4, 4, be);
+	if (ifd > len - 2 || len < 2)
+		return -1;
+	n = (int)tiff_get(b + ifd, 2, be);
+	for (i = 0; i < n; i++) {
+		const uint8_t *e = b + ifd + 2 + (size_t)i * 12;
+		uint32_t tag, type, count;
+		if ((size_t)(e - b) + 12 > len)
+			return -1;
+		tag = tiff_get(e, 2, be), type = tiff_get(e + 2, 2, be), count = tiff_get(e + 4, 4, be);
+		if (tag == 262 && type == 3)
+			photometric = tiff_get(e + 8, 2, be);
+		else if (tag == 258 && type == 3 && count <= 2)
+			bits = tiff_get(e + 8, 2, be);
+		else if (tag == 258)
+			bits = 8; /* several samples: not bilevel */
+		else if (tag == 277 && type == 3)
+			spp = tiff_get(e + 8, 2, be);
+		else if (tag == 320 && type == 3)
+			cmap = tiff_get(e + 8, 4, be), cmap_n = count;
+	}
+	if (photometric == 3) {
+		uint32_t third = cmap_n / 3;
+		int c;
+		memset(pad, fill, 3);
+		if (cmap && (uint32_t)fill < third && cmap <= len && (size_t)cmap_n * 2 <= len - cmap)
+			for (c = 0; c < 3; c++)
+				pad[c] = (uint8_t)(tiff_get(b + cmap + ((size_t)c * third + (uint32_t)fill) * 2, 2, be) >> 8);
+		return M_P;
+	}
+	if (bits == 1 && spp == 1 && photometric <= 1)
+		return M_1;
+	return -1;
+}
+
+/* The PIL mode Pillow 9.4 opens the file in, from the file's own header
+ * where libvips hides it; pad[] gets the colour a pad with fill_color
+ * shows after convert('RGB') for "P" images (grey fill otherwise). */
+static enum pil_mode pil_mode_for(enum fmt f, const uint8_t *b, size_t len, VipsImage *v, int fill,
+                                  int *has_key, uint8_t key[3], uint8_t pad[3])
+{
+	int bands = vips_image_get_bands(v), ok, t;
 	int sixteen = vips_image_get_format(v) == VIPS_FORMAT_USHORT;
-	enum pil_mode m;
+	const uint8_t *pal = NULL;
+	size_t paln = 0;
+	enum pil_mode m = M_RGB;
 
 	*has_key = 0;
-	*pal = NULL, *paln = 0;
+	memset(pad, fill, 3);
 	if (f == F_PNG) {
 		m = png_mode(b, len, &ok);
 		if (ok && m == M_P)
-			*pal = png_palette(b, len, paln);
-		if (ok)
-			return m;
+			pal = png_palette(b, len, &paln);
+		if (!ok)
+			goto from_bands;
+	} else if (f == F_GIF) {
+		m = gif_mode(b, len, has_key, key, &pal, &paln);
+	} else if (f == F_TIFF && (t = tiff_mode(b, len, fill, pad)) >= 0) {
+		return (enum pil_mode)t;
+	} else {
+		goto from_bands;
 	}
-	if (f == F_GIF)
-		return gif_mode(b, len, has_key, key, pal, paln);
+	/* Pillow pads a P image with palette index fill_color; entries past the
+	 * palette's end read as the default grey ramp. */
+	if (m == M_P && pal && (size_t)fill * 3 + 2 < paln)
+		memcpy(pad, pal + fill * 3, 3);
+	return m;
+from_bands:
 	switch (bands) {
 	case 1: return sixteen ? M_I : M_L;
 	case 2: return M_LA;
@@ -691,8 +763,6 @@ static int decode_image(const void *buf, size_t len, const char *name,
 	size_t memlen;
 	int w, h, vb, shrink = 1, rc, has_key;
 	uint8_t key[3];
-	const uint8_t *pal;
-	size_t paln;
 
 	if (len == 0)
 		return fail(PREPROC_EUNSUPPORTED, "%s: empty file", name);
@@ -715,13 +785,7 @@ static int decode_image(const void *buf, size_t len, const char *name,
 		return fail(PREPROC_EUNSUPPORTED, "%s: unsupported pixel format (%d x %s)", name, vb,
 		            vips_enum_nick(VIPS_TYPE_BAND_FORMAT, bf));
 	}
-	im->m = pil_mode_for(f, buf, len, v, &has_key, key, &pal, &paln);
-	/* Pillow pads a P image with palette index fill_color; entries past the
-	 * palette's end read as the default grey ramp. */
-	if (pal && (size_t)p->fill_color * 3 + 2 < paln)
-		memcpy(im->pad, pal + p->fill_color * 3, 3);
-	else
-		memset(im->pad, p->fill_color, 3);
+	im->m = pil_mode_for(f, buf, len, v, p->fill_color, &has_key, key, im->pad);
 	if (p->mode == PREPROC_FAST && f == F_JPEG && (shrink = fast_shrink(p, w, h)) > 1) {
 		g_object_unref(v);
 		if (!(v = open_vips(f, buf, len, shrink))) {

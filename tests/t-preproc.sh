@@ -164,6 +164,11 @@ files["exif6.jpg"] = save("exif6.jpg", Image.fromarray(photo(320, 240)), quality
 files["lossy.webp"] = save("lossy.webp", Image.fromarray(photo(300, 240)), quality=80)
 files["alpha.webp"] = save("alpha.webp", rgba, lossless=True)
 files["rgb.tif"] = save("rgb.tif", Image.fromarray(photo(260, 250)))
+files["p.tif"] = save("p.tif", p_img)
+files["bit1.tif"] = save("bit1.tif", Image.fromarray(photo(250, 241, 1) > 128).convert("1"))
+files["cmyk.tif"] = save("cmyk.tif", cmyk)
+files["la.tif"] = save("la.tif", la)
+files["rgba.tif"] = save("rgba.tif", rgba, compression="tiff_lzw")
 files["exact224.png"] = save("exact224.png", Image.fromarray(photo(224, 300)))
 files["wide.png"] = save("wide.png", Image.fromarray(photo(300, 224)))
 if fixture:
@@ -207,6 +212,12 @@ cases = [  # name, file, openclip kwargs
     ("webp", "lossy.webp", {}),
     ("webp-alpha", "alpha.webp", {}),
     ("tiff", "rgb.tif", {}),
+    ("tiff-palette", "p.tif", {}),
+    ("tiff-palette-longest-pad-index", "p.tif", dict(mode="longest", fill=4)),
+    ("tiff-bilevel", "bit1.tif", {}),
+    ("tiff-cmyk", "cmyk.tif", {}),
+    ("tiff-la", "la.tif", {}),
+    ("tiff-rgba-lzw", "rgba.tif", dict(mode="squash")),
 ]
 if fixture:
     cases += [("china-longest", "photo_china.jpg", dict(mode="longest", fill=0)),
@@ -220,7 +231,7 @@ with open(os.path.join(tmp, "cases"), "w") as out:
 # sanity: the generated files have the PIL modes the cases are about
 modes = {n: Image.open(files[n]).mode for n in files}
 want = {"l.jpg": "L", "la.png": "LA", "p.png": "P", "bit1.png": "1", "cmyk.jpg": "CMYK", "gray16.png": "I",
-        "rgb16.png": "RGB", "rgba16.png": "RGBA", "la16.png": "RGBA", "anim.gif": "P", "gray.gif": "L", "alpha.webp": "RGBA"}
+        "rgb16.png": "RGB", "rgba16.png": "RGBA", "la16.png": "RGBA", "p.tif": "P", "bit1.tif": "1", "cmyk.tif": "CMYK", "la.tif": "LA", "anim.gif": "P", "gray.gif": "L", "alpha.webp": "RGBA"}
 bad = {n: (modes[n], m) for n, m in want.items() if modes[n] != m}
 assert not bad, "generated images have unexpected modes: %r" % bad
 assert Image.open(files["anim.gif"]).n_frames == 2
