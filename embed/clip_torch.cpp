@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
 #include <set>
 #include <stdexcept>
@@ -240,26 +241,55 @@ Tensor layer_norm(const Tensor &x, const LN &l)
 	return at::layer_norm(x.to(at::kFloat), {l.w.size(0)}, l.w, l.b, l.eps).to(x.scalar_type());
 }
 
-Tensor activation(const Tensor &x, int act)
+// y = x W^T + b on rows x [T, in]: one GEMM with the bias folded in
+Tensor lin(const Tensor &x, const Tensor &w, const Tensor &b)
+{
+	return at::addmm(b, x, w.t());
+}
+
+void activation_(Tensor &x, int act)
 {
 	switch (act) {
-	case CLIP_ACT_GELU_TANH: return at::gelu(x, "tanh");
-	case CLIP_ACT_QUICK_GELU: return x * at::sigmoid(1.702 * x);
-	default: return at::gelu(x);
+	case CLIP_ACT_GELU_TANH: x = at::gelu(x, "tanh"); break;
+	case CLIP_ACT_QUICK_GELU: x.mul_(at::sigmoid(x * 1.702)); break;
+	default: x = at::gelu(x); break;
 	}
 }
 
-// Multi-head self-attention of nn.MultiheadAttention (batch_first): x [N, L, C].
-// causal: position i attends to positions <= i.
-Tensor attention(const Tensor &x, const Block &b, int heads, bool causal, bool fused)
+Tensor softmax_last(const Tensor &s)
 {
-	const int64_t N = x.size(0), L = x.size(1), C = x.size(2), hd = C / heads;
-	Tensor qkv = at::linear(x, b.in_w, b.in_b).view({N, L, 3, heads, hd}).permute({2, 0, 3, 1, 4});
+	if (s.scalar_type() == at::kFloat)
+		return at::softmax(s, -1);
+	return at::softmax(s, -1, at::kFloat).to(s.scalar_type());  // reduced precision: softmax in fp32
+}
+
+// The rows of a batch of N sequences, kept packed as a 2-D [T, C] matrix so every
+// linear layer is one GEMM over real tokens only.  Uniform batches (images,
+// bidirectional text) are N sequences of L rows; causal text is ragged (each prompt
+// only up to its pooled token), padded to L for attention alone: padding sits after
+// every real position, so the causal mask keeps it out of every real row.
+struct Seqs {
+	int64_t N = 0, L = 0;
+	bool causal = false, ragged = false;
+	Tensor pad_index;    // [N*L]: packed row of each padded slot (ragged only)
+	Tensor unpad_index;  // [T]: padded slot of each packed row (ragged only)
+	Tensor last_pos;     // [N, 1, 1, L] additive mask for a query at each sequence's pooled position (causal only)
+};
+
+// Full self-attention over all rows (nn.MultiheadAttention, batch-first).
+Tensor attention(const Tensor &h, const Block &b, int heads, const Seqs &sq, bool fused)
+{
+	const int64_t N = sq.N, L = sq.L, C = h.size(1), hd = C / heads;
+	Tensor qkv = lin(h, b.in_w, b.in_b);
+	if (sq.ragged)
+		qkv = qkv.index_select(0, sq.pad_index);
+	qkv = qkv.view({N, L, 3, heads, hd}).permute({2, 0, 3, 1, 4});
 	Tensor q = qkv[0], k = qkv[1], v = qkv[2];  // [N, H, L, hd]
 	Tensor o;
+	const bool causal = sq.causal && L > 1;
 #if TORCH_VERSION_MAJOR >= 2
 	if (fused) {
-		o = at::scaled_dot_product_attention(q, k, v, {}, 0.0, causal && L > 1);
+		o = at::scaled_dot_product_attention(q, k, v, {}, 0.0, causal);
 	} else
 #endif
 	{
@@ -268,37 +298,78 @@ Tensor attention(const Tensor &x, const Block &b, int heads, bool causal, bool f
 		Tensor qf = q.reshape({N * heads, L, hd}), kf = k.reshape({N * heads, L, hd});
 		Tensor vf = v.reshape({N * heads, L, hd});
 		Tensor s;
-		if (causal && L > 1) {
-			Tensor mask = at::full({L, L}, -std::numeric_limits<float>::infinity(),
-			                          at::TensorOptions().dtype(x.scalar_type()).device(x.device()))
-			                  .triu_(1);
+		if (causal) {
+			Tensor mask = at::full({L, L}, -std::numeric_limits<float>::infinity(), h.options()).triu_(1);
 			s = at::baddbmm(mask, qf, kf.transpose(1, 2), 1.0, scale);
 		} else {
 			s = at::bmm(qf, kf.transpose(1, 2)).mul_(scale);
 		}
-		if (s.scalar_type() == at::kFloat)
-			s = at::softmax(s, -1);
-		else
-			s = at::softmax(s, -1, at::kFloat).to(x.scalar_type());
-		o = at::bmm(s, vf).view({N, heads, L, hd});
+		o = at::bmm(softmax_last(s), vf).view({N, heads, L, hd});
 	}
-	o = o.permute({0, 2, 1, 3}).reshape({N, L, C});
-	return at::linear(o, b.out_w, b.out_b);
+	o = o.permute({0, 2, 1, 3}).reshape({N * L, C});
+	if (sq.ragged)
+		o = o.index_select(0, sq.unpad_index);
+	return lin(o, b.out_w, b.out_b);
 }
 
-Tensor block_forward(Tensor x, const Block &b, const Tower &t, bool causal, bool fused)
+// Attention for one query row per sequence (sel: packed row indices [N]) against
+// all of its sequence's keys: the last block when only the pooled token is used.
+Tensor attention_sel(const Tensor &h, const Tensor &sel, const Block &b, int heads, const Seqs &sq)
 {
-	Tensor a = attention(layer_norm(x, b.ln1), b, t.heads, causal, fused);
-	x = b.ls1.defined() ? x + a * b.ls1 : x + a;
-	Tensor m = at::linear(activation(at::linear(layer_norm(x, b.ln2), b.fc_w, b.fc_b), t.act), b.pr_w, b.pr_b);
-	return b.ls2.defined() ? x + m * b.ls2 : x + m;
+	const int64_t N = sq.N, L = sq.L, C = h.size(1), hd = C / heads;
+	const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+	Tensor q = lin(h.index_select(0, sel), b.in_w.slice(0, 0, C), b.in_b.slice(0, 0, C));
+	Tensor kv = lin(h, b.in_w.slice(0, C), b.in_b.slice(0, C));
+	if (sq.ragged)
+		kv = kv.index_select(0, sq.pad_index);
+	kv = kv.view({N, L, 2, heads, hd}).permute({2, 0, 3, 1, 4});
+	Tensor k = kv[0], v = kv[1];                             // [N, H, L, hd]
+	Tensor s = at::matmul(q.view({N, heads, 1, hd}), k.transpose(2, 3)).mul_(scale);  // [N, H, 1, L]
+	if (sq.causal)
+		s.add_(sq.last_pos);
+	Tensor o = at::matmul(softmax_last(s), v).reshape({N, C});
+	return lin(o, b.out_w, b.out_b);
 }
 
-Tensor tower_forward(Tensor x, const Tower &t, bool causal, bool fused)
+void mlp_residual_(Tensor &x, const Block &b, const Tower &t)
 {
-	for (const Block &b : t.blocks)
-		x = block_forward(x, b, t, causal, fused);
-	return x;
+	Tensor m = lin(layer_norm(x, b.ln2), b.fc_w, b.fc_b);
+	activation_(m, t.act);
+	m = lin(m, b.pr_w, b.pr_b);
+	if (b.ls2.defined())
+		x.addcmul_(m, b.ls2);
+	else
+		x.add_(m);
+}
+
+void block_forward_(Tensor &x, const Block &b, const Tower &t, const Seqs &sq, bool fused)
+{
+	Tensor a = attention(layer_norm(x, b.ln1), b, t.heads, sq, fused);
+	if (b.ls1.defined())
+		x.addcmul_(a, b.ls1);
+	else
+		x.add_(a);
+	mlp_residual_(x, b, t);
+}
+
+// Runs the tower on packed rows x [T, C]; with sel, the last block computes only
+// the selected rows and the result is [N, C], else all rows [T, C].
+Tensor tower_forward(Tensor x, const Tower &t, const Seqs &sq, bool fused, const Tensor &sel)
+{
+	const size_t n = t.blocks.size(), full = sel.defined() ? n - 1 : n;
+	for (size_t i = 0; i < full; i++)
+		block_forward_(x, t.blocks[i], t, sq, fused);
+	if (!sel.defined())
+		return x;
+	const Block &b = t.blocks[n - 1];
+	Tensor xs = x.index_select(0, sel);
+	Tensor a = attention_sel(layer_norm(x, b.ln1), sel, b, t.heads, sq);
+	if (b.ls1.defined())
+		xs.addcmul_(a, b.ls1);
+	else
+		xs.add_(a);
+	mlp_residual_(xs, b, t);
+	return xs;
 }
 
 void write_out(const Tensor &feat, float *out, int normalize)
@@ -454,24 +525,36 @@ void load_model(cs_model *m, const char *dir, const cs_model_params *p)
 	}
 }
 
+Tensor long_tensor(const std::vector<int64_t> &v, const at::Device &dev)
+{
+	return at::tensor(at::ArrayRef<int64_t>(v), at::TensorOptions().dtype(at::kLong)).to(dev);
+}
+
 Tensor encode_image(cs_model *m, const float *chw, int n)
 {
 	const clip_vision_cfg &v = m->cfg.vision;
-	const int64_t S = v.image_size, P = v.patch_size, G = S / P, W = v.width;
+	const int64_t S = v.image_size, P = v.patch_size, G = S / P, W = v.width, L = G * G + 1;
 	Tensor x = at::from_blob(const_cast<float *>(chw), {n, 3, G, P, G, P}, at::kFloat);
 	// patchify = conv1 with stride = kernel: [N, G, G, 3, P, P] rows times conv1.weight^T
 	x = x.permute({0, 2, 4, 1, 3, 5}).to(m->device, m->dtype).reshape({n, G * G, 3 * P * P});
-	x = at::matmul(x, m->patch_w.t()) + m->pos_patch;
-	x = at::cat({m->cls_pos.expand({n, 1, W}), x}, 1);
+	x = at::matmul(x, m->patch_w.t()).add_(m->pos_patch);
+	x = at::cat({m->cls_pos.expand({n, 1, W}), x}, 1).view({n * L, W});
 	if (m->has_ln_pre)
 		x = layer_norm(x, m->ln_pre);
-	x = tower_forward(x, m->vis, false, m->fused);
+	Seqs sq;
+	sq.N = n;
+	sq.L = L;
 	Tensor pooled;
-	if (v.pool == CLIP_POOL_AVG)
+	if (v.pool == CLIP_POOL_AVG) {
+		x = tower_forward(x, m->vis, sq, m->fused, Tensor()).view({n, L, W});
 		pooled = v.final_ln_after_pool ? layer_norm(x.slice(1, 1).mean(1), m->ln_post)
 		                               : layer_norm(x, m->ln_post).slice(1, 1).mean(1);
-	else  // LayerNorm is per token: ln_post(x)[:, 0] == ln_post(x[:, 0])
-		pooled = layer_norm(x.select(1, 0), m->ln_post);
+	} else {  // class token; LayerNorm is per token: ln_post(x)[:, 0] == ln_post(x[:, 0])
+		std::vector<int64_t> sel(static_cast<size_t>(n));
+		for (int i = 0; i < n; i++)
+			sel[i] = i * L;
+		pooled = layer_norm(tower_forward(x, m->vis, sq, m->fused, long_tensor(sel, m->device)), m->ln_post);
+	}
 	return at::matmul(pooled, m->vproj);
 }
 
@@ -479,8 +562,7 @@ Tensor encode_text(cs_model *m, const int64_t *tokens, int n)
 {
 	const clip_text_cfg &t = m->cfg.text;
 	const int64_t ctx = t.context_length;
-	std::vector<int64_t> idx(static_cast<size_t>(n));
-	int64_t L = 1;
+	std::vector<int64_t> idx(static_cast<size_t>(n)), len(static_cast<size_t>(n));
 	for (int i = 0; i < n; i++) {
 		const int64_t *row = tokens + static_cast<int64_t>(i) * ctx;
 		int64_t best = 0, eos = -1;
@@ -500,20 +582,48 @@ Tensor encode_text(cs_model *m, const int64_t *tokens, int n)
 		case CLIP_POOL_LAST: idx[i] = ctx - 1; break;
 		default: idx[i] = best; break;
 		}
-		L = std::max(L, idx[i] + 1);
+		// Under the causal mask no position sees a later one, so positions after the
+		// pooled one cannot change the output: each prompt runs only up to it.
+		// Bidirectional attention must see the whole context.
+		len[i] = t.causal ? idx[i] + 1 : ctx;
 	}
-	// With the causal mask no position sees a later one, so positions after the
-	// last pooled one cannot change the output: compute only up to it.
-	if (!t.causal)
-		L = ctx;
-	Tensor ids = at::from_blob(const_cast<int64_t *>(tokens), {n, ctx}, at::kLong).slice(1, 0, L).to(m->device);
-	Tensor x = at::embedding(m->tok_emb, ids) + m->tpos.slice(0, 0, L);
-	x = tower_forward(x, m->txt, t.causal, m->fused);
-	Tensor sel = at::from_blob(idx.data(), {n}, at::kLong).to(m->device);
-	Tensor pooled = x.index({at::arange(n, at::TensorOptions().dtype(at::kLong).device(m->device)), sel});
-	pooled = layer_norm(pooled, m->ln_final);
+	Seqs sq;
+	sq.N = n;
+	sq.L = *std::max_element(len.begin(), len.end());
+	sq.causal = t.causal;
+	std::vector<int64_t> ids, pos, sel(static_cast<size_t>(n)), start(static_cast<size_t>(n));
+	for (int i = 0; i < n; i++) {
+		start[i] = static_cast<int64_t>(ids.size());
+		for (int64_t j = 0; j < len[i]; j++) {
+			ids.push_back(tokens[static_cast<int64_t>(i) * ctx + j]);
+			pos.push_back(j);
+		}
+		sel[i] = start[i] + idx[i];
+		sq.ragged = sq.ragged || len[i] != sq.L;
+	}
+	if (sq.ragged) {
+		std::vector<int64_t> pad(static_cast<size_t>(n * sq.L)), unpad(ids.size());
+		for (int i = 0; i < n; i++)
+			for (int64_t j = 0; j < sq.L; j++) {
+				pad[i * sq.L + j] = start[i] + std::min(j, len[i] - 1);
+				if (j < len[i])
+					unpad[start[i] + j] = i * sq.L + j;
+			}
+		sq.pad_index = long_tensor(pad, m->device);
+		sq.unpad_index = long_tensor(unpad, m->device);
+	}
+	if (sq.causal) {  // the pooled query (at idx[i]) sees keys 0..idx[i]
+		Tensor mask = at::zeros({n, 1, 1, sq.L}, at::TensorOptions().dtype(at::kFloat));
+		auto acc = mask.accessor<float, 4>();
+		for (int i = 0; i < n; i++)
+			for (int64_t j = idx[i] + 1; j < sq.L; j++)
+				acc[i][0][0][j] = -std::numeric_limits<float>::infinity();
+		sq.last_pos = mask.to(m->device, m->dtype);
+	}
+	Tensor x = at::embedding(m->tok_emb, long_tensor(ids, m->device)).add_(m->tpos.index_select(0, long_tensor(pos, m->device)));
+	Tensor pooled = layer_norm(tower_forward(x, m->txt, sq, m->fused, long_tensor(sel, m->device)), m->ln_final);
 	if (m->tproj_b.defined())
-		return at::linear(pooled, m->tproj, m->tproj_b);
+		return lin(pooled, m->tproj, m->tproj_b);
 	return at::matmul(pooled, m->tproj);
 }
 
