@@ -376,10 +376,12 @@ static int tiff_mode(const uint8_t *b, size_t len, int fill, uint8_t pad[3])
 		return -1;
 	n = (int)tiff_get(b + ifd, 2, be);
 	for (i = 0; i < n; i++) {
-		const uint8_t *e = b + ifd + 2 + (size_t)i * 12;
+		size_t off = (size_t)ifd + 2 + (size_t)i * 12;
+		const uint8_t *e;
 		uint32_t tag, type, count;
-		if ((size_t)(e - b) + 12 > len)
+		if (off + 12 > len)
 			return -1;
+		e = b + off;
 		tag = tiff_get(e, 2, be), type = tiff_get(e + 2, 2, be), count = tiff_get(e + 4, 4, be);
 		if (tag == 262 && type == 3)
 			photometric = tiff_get(e + 8, 2, be);

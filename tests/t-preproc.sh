@@ -133,6 +133,8 @@ files["rgba.png"] = save("rgba.png", rgba)
 p_img = Image.fromarray(photo(270, 230)).quantize(colors=50)
 files["p.png"] = save("p.png", p_img)
 files["p_trns.png"] = save("p_trns.png", p_img, transparency=3)
+files["l_trns.png"] = save("l_trns.png", Image.fromarray(photo(230, 260, 1), "L"), transparency=128)
+files["rgb_trns.png"] = save("rgb_trns.png", Image.fromarray(photo(260, 230)), transparency=(255, 0, 0))
 files["bit1.png"] = save("bit1.png", Image.fromarray(photo(250, 241, 1) > 128).convert("1"))
 cmyk = Image.fromarray(photo(280, 250, 3)).convert("CMYK")
 files["cmyk.jpg"] = save("cmyk.jpg", cmyk, quality=92)
@@ -194,6 +196,8 @@ cases = [  # name, file, openclip kwargs
     ("palette", "p.png", {}),
     ("palette-trns", "p_trns.png", {}),
     ("bilevel", "bit1.png", {}),
+    ("grey-png-trns", "l_trns.png", {}),
+    ("rgb-png-trns", "rgb_trns.png", dict(mode="longest", fill=10)),
     ("cmyk-jpeg", "cmyk.jpg", {}),
     ("cmyk-longest", "cmyk.jpg", dict(mode="longest", fill=60)),
     ("grey16-png", "gray16.png", {}),
