@@ -6,6 +6,40 @@
  * resample.h), the crop or pad, the RGB conversion and the normalisation are
  * done here, in Pillow's order and arithmetic.
  *
+ * What "byte for byte" covers (each checked against Pillow 9.4 + torchvision
+ * 0.14 by tests/t-preproc.sh): the file is opened in the PIL mode Pillow
+ * would use, read from the file's own header where libvips hides it (PNG
+ * IHDR/PLTE, GIF palettes and transparency, TIFF photometric/ColorMap):
+ *   RGB, L           resized with the chosen filter
+ *   RGBA, LA         resized premultiplied (RGBa/La) then unpremultiplied,
+ *                    so fully transparent pixels end up black
+ *   P, 1             resized nearest-neighbour (Pillow forces NEAREST), padded
+ *                    with the palette colour of index fill_color
+ *   CMYK             resized in CMYK, then Pillow's cmyk2rgb
+ *   I (16-bit grey)  resized in 32-bit integers, then CLIPPED to 0..255 by
+ *                    convert('RGB'): 16-bit grey photos come out nearly white,
+ *                    exactly as OpenCLIP sees them
+ *   16-bit RGB(A)    high byte of each sample, as Pillow's ;16B raw modes
+ *   tRNS, GIF transparency: ignored by convert('RGB'); a transparent GIF index
+ *                    shows its palette colour
+ * Not applied, as in OpenCLIP: EXIF orientation (no exif_transpose) and ICC
+ * profiles (libvips never converts colour on load).  Animated GIF/WebP and
+ * multi-page TIFF: the first frame/page.
+ *
+ * Where Pillow 9.4 has no answer, a documented choice: HEIF/AVIF (Pillow
+ * cannot open them) decode as 8-bit RGB(A); 16-bit grey TIFF (Pillow's
+ * "I;16", which its resize rejects) is treated like 16-bit grey PNG ("I");
+ * in "longest" mode a side that would round to 0 pixels becomes 1.
+ * PREPROC_FAST is not exact by design: JPEGs are decoded at 1/2, 1/4 or 1/8
+ * scale (never below twice the resize target) before the same resampler.
+ *
+ * Untrusted input: only the JPEG, PNG, WebP, GIF, TIFF and HEIF loaders can
+ * run (the type comes from the bytes; anything else, e.g. an SVG named .jpg,
+ * is "unsupported image type (svgload)"); width x height is checked against
+ * max_pixels from the header before any pixel is decoded; truncated or
+ * corrupt data fails (libvips fail_on=error), it is never padded with grey.
+ * preproc_global_init's libvips settings are process-wide.
+ *
  * Ownership: every pointer passed in stays the caller's; output buffers are
  * caller-allocated (PREPROC_RGB_SIZE / PREPROC_CHW_SIZE bytes).  Nothing here
  * prints or exits.  Functions return a preproc_status; on failure the message
