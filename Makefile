@@ -33,6 +33,7 @@ UNIT_TESTS :=
 SCRIPTS    :=
 MAN1       :=
 MAN5       :=
+MAN7       :=
 LIBCOMMON  := $(O)/libcommon.a
 COMMON_LIBS = $(HDF5_LIBS) $(CRYPTO_LIBS) -lm
 
@@ -42,13 +43,18 @@ include $(sort $(wildcard */*.mk tests/fuzz/*.mk))
 
 all: $(PROGS) $(if $(SAN),,$(TORCH_PROGS)) $(UNIT_TESTS)
 
+# make V=1 shows the full command lines
+V ?=
+Q  = $(if $(V),,@)
 $(O)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(if $(V),,@echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(O)/%.o: %.cpp
 	@mkdir -p $(@D)
-	$(CXX) $(CPPFLAGS) $(TORCH_CFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
+	$(if $(V),,@echo "  CXX     $<")
+	$(Q)$(CXX) $(CPPFLAGS) $(TORCH_CFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
 $(O)/tests/%: tests/unit/%.c $(LIBCOMMON)
 	@mkdir -p $(@D)
@@ -79,13 +85,14 @@ demo: all
 	scripts/demo
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
 	install -m 755 $(PROGS) $(TORCH_PROGS) $(SCRIPTS) $(DESTDIR)$(BINDIR)
 	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
 	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5
+	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7
 
 manlint:
-	mandoc -Tlint -Wwarning $(MAN1) $(MAN5)
+	mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
 
 clean:
 	rm -rf build $(filter bin/clipsort-%,$(PROGS) $(TORCH_PROGS))

@@ -5,3 +5,4 @@ TORCH_PROGS += $(B)/clipsort-embed
 MAN1 += man/clipsort-embed.1
 $(B)/clipsort-embed: $(EMBED_OBJS) $(BPE_OBJS) $(PREPROC_OBJS) $(ENGINE_OBJS) $(LIBCOMMON)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(COMMON_LIBS) $(ARCHIVE_LIBS) $(PREPROC_LIBS) $(BPE_LIBS) $(ENGINE_LIBS) -o $@
+MAN7 += man/clipsort-models.7
