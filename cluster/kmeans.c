@@ -10,6 +10,8 @@
 #include "xalloc.h"
 
 #define KM_BLOCK 256
+/* threads only pay off on large inputs (barriers cost more than small work) */
+#define KM_PAR(n, d) ((size_t)(n) * (size_t)(d) >= ((size_t)1 << 20))
 
 static uint64_t
 splitmix64(uint64_t *x)
@@ -74,7 +76,7 @@ row_norms(const float *x, size_t n, size_t d, float *xx)
 {
 	long i;
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (KM_PAR(n, d))
 	for (i = 0; i < (long)n; i++) {
 		const float *r = x + (size_t)i * d;
 		double s = 0;
@@ -124,7 +126,7 @@ km_plusplus(const float *x, const float *xx, size_t n, size_t d, int k, km_rng *
 
 	memcpy(centers, x + first * d, d * sizeof *centers);
 	cc[0] = xx[first];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (KM_PAR(n, d))
 	for (b = 0; b < (long)n; b += KM_BLOCK) {
 		size_t m = n - (size_t)b < KM_BLOCK ? n - (size_t)b : KM_BLOCK;
 		dist_block(x + (size_t)b * d, xx + b, m, d, centers, cc, 1, closest + b);
@@ -152,7 +154,7 @@ km_plusplus(const float *x, const float *xx, size_t n, size_t d, int k, km_rng *
 			memcpy(cand + (size_t)t * d, x + lo * d, d * sizeof *cand);
 			cc[t] = xx[lo];
 		}
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (KM_PAR(n, d))
 		for (b = 0; b < (long)n; b += KM_BLOCK) {
 			size_t m = n - (size_t)b < KM_BLOCK ? n - (size_t)b : KM_BLOCK;
 			dist_block(x + (size_t)b * d, xx + b, m, d, cand, cc, (size_t)trials,
@@ -207,7 +209,7 @@ estep(const float *x, const float *xx, size_t n, size_t d, const float *centers,
 	size_t changed = 0;
 	long b;
 
-#pragma omp parallel reduction(+:changed)
+#pragma omp parallel reduction(+:changed) if (KM_PAR(n, d))
 	{
 		float *g = xreallocarray(NULL, (size_t)KM_BLOCK * (size_t)k, sizeof *g);
 		double *ls = sums ? xcalloc((size_t)k * d, sizeof *ls) : NULL;
@@ -376,6 +378,7 @@ km_assign(const float *x, const float *xx, size_t n, size_t d, const float *cent
 	float *own = NULL, *cc = xreallocarray(NULL, (size_t)k, sizeof *cc);
 	long i;
 
+	openblas_set_num_threads(1);
 	if (xx == NULL) {
 		own = xreallocarray(NULL, n ? n : 1, sizeof *own);
 		row_norms(x, n, d, own);
@@ -386,7 +389,7 @@ km_assign(const float *x, const float *xx, size_t n, size_t d, const float *cent
 		labels[i] = -1;
 	estep(x, xx, n, d, centers, cc, k, labels, NULL, NULL, NULL);
 	if (dist2) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (KM_PAR(n, d))
 		for (i = 0; i < (long)n; i++)
 			dist2[i] = km_dist2(x + (size_t)i * d, centers + (size_t)labels[i] * d, d);
 	}
@@ -406,6 +409,9 @@ km_fit(const float *x, size_t n, size_t d, const km_params *p, km_result *res)
 	km_rng rng;
 	int r;
 
+	/* our own OpenMP loops split the work; BLAS runs single-threaded inside them
+	 * (and a threaded BLAS on tiny blocks costs more in barriers than it saves) */
+	openblas_set_num_threads(1);
 	memset(res, 0, sizeof *res);
 	res->centers = xreallocarray(NULL, (size_t)p->k * d, sizeof *res->centers);
 	res->labels = xreallocarray(NULL, n, sizeof *res->labels);
@@ -431,7 +437,7 @@ km_fit(const float *x, size_t n, size_t d, const km_params *p, km_result *res)
 	}
 	{   /* the winner's inertia exactly, in double */
 		long li;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (KM_PAR(n, d))
 		for (li = 0; li < (long)n; li++)
 			dist2[li] = km_dist2(x + (size_t)li * d, res->centers + (size_t)res->labels[li] * d, d);
 		res->inertia = 0;
