@@ -1292,15 +1292,15 @@ commit_dir(const char *tmp, const char *out, int exists)
 static uint64_t
 write_weights(const char *dir, struct tlist *l, enum stw_dtype dt, uint64_t seed)
 {
+	static float buf[CHUNK];
+	static stw_writer *w;   /* static: still reachable if an error exits */
 	char *path = join(dir, "open_clip_model.safetensors");
-	stw_writer *w = stw_new();
-	float *buf = xmalloc(CHUNK * sizeof(float));
 	FILE *fp;
 	const char *name;
 	uint64_t numel, size;
 	int i;
 
-	if (w == NULL)
+	if ((w = stw_new()) == NULL)
 		cs_die(CS_EXIT_IO, "out of memory");
 	if ((fp = fopen(path, "wbx")) == NULL)
 		cs_die(CS_EXIT_IO, "%s: cannot create:", path);
@@ -1341,7 +1341,7 @@ write_weights(const char *dir, struct tlist *l, enum stw_dtype dt, uint64_t seed
 	if (cs_fclose_checked(fp, path) != 0)
 		exit(CS_EXIT_IO);
 	stw_free(w);
-	free(buf);
+	w = NULL;
 	free(path);
 	return size;
 }
