@@ -43,23 +43,30 @@ def ranges_class(pred):
 
 is_l = lambda ch: unicodedata.category(ch)[0] == 'L'
 is_n = lambda ch: unicodedata.category(ch)[0] == 'N'
-L = ranges_class(is_l)
-N = ranges_class(is_n)
-# The regex module's IGNORECASE, written out: the text is lower-cased first, so the
-# literals only gain U+017F for 's'; a lone \p{L} or \p{N} tests the character itself,
-# but the set [^\s\p{L}\p{N}] excludes a character when any case variant is in it.
-def variants(ch):
-    return [ch] + [m for m in (ch.upper(), ch.lower(), ch.title()) if len(m) == 1]
-P = ranges_class(lambda ch: not any(v.isspace() or is_l(v) or is_n(v) for v in variants(ch)))
-PAT = re.compile(r"<[sſ]tart_of_text>|<end_of_text>|'[sſ]|'t|'re|'ve|'m|'ll|'d|[%s]+|[%s]|[%s]+" % (L, N, P))
-ENGINE = 're'
+
+def re_pattern():
+    # The regex module's IGNORECASE, written out: the text is lower-cased first, so
+    # the literals only gain U+017F for 's'; a lone \p{L} or \p{N} tests the character
+    # itself, but the set [^\s\p{L}\p{N}] excludes a character when any case variant
+    # is in it.
+    def variants(ch):
+        return [ch] + [m for m in (ch.upper(), ch.lower(), ch.title()) if len(m) == 1]
+    L = ranges_class(is_l)
+    N = ranges_class(is_n)
+    P = ranges_class(lambda ch: not any(v.isspace() or is_l(v) or is_n(v) for v in variants(ch)))
+    return re.compile(r"<[sſ]tart_of_text>|<end_of_text>|'[sſ]|'t|'re|'ve|'m|'ll|'d|[%s]+|[%s]|[%s]+" % (L, N, P))
+
 try:   # OpenCLIP's own pattern and engine, when python3-regex is installed
+    if os.environ.get('REF_ENGINE') == 're':
+        raise ImportError('REF_ENGINE=re')
     import regex
     PAT = regex.compile(r"""<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+""",
                         regex.IGNORECASE)
     ENGINE = 'regex'
 except ImportError:
-    pass
+    PAT = re_pattern()
+    ENGINE = 're'
+
 
 class Ref:
     def __init__(self, kind, a, b=None):
@@ -165,7 +172,8 @@ if __name__ == '__main__':
         # number stands alone, anything else is punctuation (or nothing, or space)
         step, cps = int(sys.argv[2]), []
         for c in range(1, 0x110000, step):
-            if not 0xD800 <= c <= 0xDFFF:
+            # the `re` stand-in knows only this Python's Unicode version
+            if not 0xD800 <= c <= 0xDFFF and (ENGINE == 'regex' or unicodedata.category(chr(c)) != 'Cn'):
                 cps.append('x' + chr(c) + '1')
         recs = [' '.join(cps[i:i + 250]) for i in range(0, len(cps), 250)]
         sys.stdout.buffer.write(b''.join(r.encode('utf-8') + b'\0' for r in recs))
@@ -189,7 +197,7 @@ compare() {
 	fi
 	n=$(wc -l <"$TMP/want")
 	bad=$(paste -d '\n' "$TMP/want" "$TMP/out" | awk 'NR % 2 { w = $0; next } $0 != w { n++ } END { print n + 0 }')
-	if [ "$n" -lt 100 ] || [ "$n" != "$(tr -cd '\000' <"$TMP/in" | wc -c)" ] ||
+	if [ "$n" -lt 20 ] || [ "$n" != "$(tr -cd '\000' <"$TMP/in" | wc -c)" ] ||
 	   [ "$(wc -l <"$TMP/out")" != "$n" ] || [ "$bad" != 0 ]; then
 		first=$(paste -d '\n' "$TMP/want" "$TMP/out" | awk 'NR % 2 { w = $0; next } $0 != w { print (NR / 2) ": want " w; print "      got  " $0; if (++k == 3) exit }')
 		not_ok "$name" "$bad of $n records differ" "$first"
