@@ -872,6 +872,16 @@ emb_cache_writer_open(const char *path, const emb_stamp *stamp, char *errbuf, si
 		emb_errbuf(errbuf, errlen, "%s: %s", path, why);
 		return NULL;
 	}
+	{
+		struct stat st;
+
+		if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+			/* renaming over a device (/dev/null) would replace it with a file */
+			emb_errbuf(errbuf, errlen, "%s: not a regular file (a cache must be a named file)", path);
+			errno = EINVAL;
+			return NULL;
+		}
+	}
 	w = xcalloc(1, sizeof *w);
 	w->file = -1;
 	w->scratch_fd = -1;

@@ -107,6 +107,20 @@ fs_atomic_open(fs_atomic *a, const char *path, char *err, size_t errlen)
 	int fd;
 
 	memset(a, 0, sizeof *a);
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		/* a device, FIFO or terminal (-o /dev/null, -o /dev/stdout): write to it
+		 * directly; renaming over it would replace the device with a file */
+		if (S_ISDIR(st.st_mode)) {
+			errno = EISDIR;
+			return fail(err, errlen, CS_EXIT_IO, "%s", path);
+		}
+		a->fp = fopen(path, "w");
+		if (a->fp == NULL)
+			return fail(err, errlen, CS_EXIT_IO, "%s", path);
+		a->path = xstrdup(path);
+		a->tmp = NULL;
+		return 0;
+	}
 	if (stat(path, &st) == 0)
 		mode = st.st_mode & 07777;
 	a->path = xstrdup(path);
@@ -143,6 +157,19 @@ fs_atomic_commit(fs_atomic *a, char *err, size_t errlen)
 	int rc = 0;
 
 	errno = 0;
+	if (a->tmp == NULL) {           /* not a regular file: no temp, no rename */
+		if (fflush(a->fp) != 0 || ferror(a->fp)) {
+			if (errno == 0)
+				errno = EIO;
+			rc = fail(err, errlen, CS_EXIT_IO, "%s: write error", a->path);
+			fclose(a->fp);
+		} else if (fclose(a->fp) != 0) {
+			rc = fail(err, errlen, CS_EXIT_IO, "%s: write error", a->path);
+		}
+		free(a->path);
+		memset(a, 0, sizeof *a);
+		return rc;
+	}
 	if (fflush(a->fp) != 0 || ferror(a->fp)) {
 		if (errno == 0)
 			errno = EIO;

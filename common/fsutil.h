@@ -15,7 +15,9 @@
  * the mode of an existing PATH) and opens it as a->fp; write to a->fp, then
  * fs_atomic_commit flushes, fsyncs, closes, renames over PATH and fsyncs the
  * directory.  Any write error (sticky in a->fp) makes commit fail and remove the
- * temp file, leaving the old PATH untouched.  fs_atomic_abort removes the temp. */
+ * temp file, leaving the old PATH untouched.  fs_atomic_abort removes the temp.
+ * When PATH exists and is not a regular file (/dev/null, /dev/stdout, a FIFO) it is
+ * written directly, never replaced; a directory is an error. */
 typedef struct fs_atomic {
 	FILE *fp;
 	char *path;

@@ -3,6 +3,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,10 +266,104 @@ tsv_put_row(FILE *fp, const char *const *fields, size_t n)
 	putc('\n', fp);
 }
 
+/* ---- shortest round-trip numbers ----
+ * The output is exactly what printf("%.*g", p, v) prints for the smallest p in
+ * 15..17 (floats: 6..9) whose result reads back as v.
+ * Doubles: one "%.16e" gives the 17 correctly rounded digits; the 15- and 16-digit
+ * candidates are rounded from them (exact unless the dropped digits are exactly
+ * "5"/"50", then snprintf decides) and checked with strtod.
+ * Floats: the digits come from double arithmetic with exact powers of ten (one
+ * rounding, far below a float's precision) and the candidate is checked against the
+ * float's rounding interval; anything too close to call goes to snprintf/strtof. */
+
+static const double pow10d[23] = {
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+/* Writes m (exactly p digits) with decimal exponent x as %.{p}g would. */
+static void
+put_g(char *buf, int neg, unsigned long long m, int p, int x)
+{
+	char d[24], *o = buf;
+	int i, n;
+
+	for (i = p - 1; i >= 0; i--) {
+		d[i] = (char)('0' + m % 10);
+		m /= 10;
+	}
+	n = p;
+	while (n > 1 && d[n - 1] == '0')        /* %g strips trailing zeros */
+		n--;
+	if (neg)
+		*o++ = '-';
+	if (x < -4 || x >= p) {
+		*o++ = d[0];
+		if (n > 1) {
+			*o++ = '.';
+			memcpy(o, d + 1, (size_t)n - 1);
+			o += n - 1;
+		}
+		*o++ = 'e';
+		*o++ = x < 0 ? '-' : '+';
+		if (x < 0)
+			x = -x;
+		if (x >= 100)
+			*o++ = (char)('0' + x / 100);
+		*o++ = (char)('0' + x / 10 % 10);
+		*o++ = (char)('0' + x % 10);
+	} else if (x >= 0) {
+		for (i = 0; i <= x; i++)
+			*o++ = i < n ? d[i] : '0';
+		if (n > x + 1) {
+			*o++ = '.';
+			memcpy(o, d + x + 1, (size_t)(n - x - 1));
+			o += n - x - 1;
+		}
+	} else {
+		*o++ = '0';
+		*o++ = '.';
+		for (i = 0; i < -x - 1; i++)
+			*o++ = '0';
+		memcpy(o, d, (size_t)n);
+		o += n;
+	}
+	*o = '\0';
+}
+
+/* Rounds the 17 digits d17 to p digits (half up on the decimal string, which equals
+ * rounding the exact value unless the dropped part is exactly half: then 0). */
+static int
+round_digits(const char *d17, int p, int x17, unsigned long long *m, int *x)
+{
+	unsigned long long v = 0;
+	int i, half = 1, up;
+
+	for (i = 0; i < p; i++)
+		v = v * 10 + (unsigned long long)(d17[i] - '0');
+	up = d17[p] >= '5';
+	if (d17[p] != '5')
+		half = 0;
+	for (i = p + 1; i < 17 && half; i++)
+		if (d17[i] != '0')
+			half = 0;
+	if (half)
+		return 0;
+	*x = x17;
+	if (up && ++v == (unsigned long long)pow10d[p]) {
+		v /= 10;
+		(*x)++;
+	}
+	*m = v;
+	return 1;
+}
+
 void
 tsv_fmt_double(char buf[32], double v)
 {
-	int prec;
+	char e[40], d17[18];
+	unsigned long long m;
+	int prec, x17, x, i;
 
 	if (!isfinite(v)) {
 		buf[0] = '\0';
@@ -278,12 +373,92 @@ tsv_fmt_double(char buf[32], double v)
 		strcpy(buf, signbit(v) ? "-0" : "0");
 		return;
 	}
+	/* "-d.dddddddddddddddde+XX" */
+	snprintf(e, sizeof e, "%.16e", fabs(v));
+	d17[0] = e[0];
+	memcpy(d17 + 1, e + 2, 16);
+	d17[17] = '\0';
+	x17 = atoi(e + 19);
 	for (prec = 15; prec < 17; prec++) {
-		snprintf(buf, 32, "%.*g", prec, v);
+		if (round_digits(d17, prec, x17, &m, &x))
+			put_g(buf, v < 0, m, prec, x);
+		else
+			snprintf(buf, 32, "%.*g", prec, v);
 		if (strtod(buf, NULL) == v)
 			return;
 	}
-	snprintf(buf, 32, "%.17g", v);
+	for (m = 0, i = 0; i < 17; i++)
+		m = m * 10 + (unsigned long long)(d17[i] - '0');
+	put_g(buf, v < 0, m, 17, x17);
+}
+
+/* 1 = the float nearest to c is f, 0 = it is not, -1 = too close to tell. */
+static int
+float_interval(double c, double lo, double hi, int even)
+{
+	const double eps = 1e-15;
+
+	if (c > lo * (1 + eps) && c < hi * (1 - eps))
+		return 1;
+	if (c < lo * (1 - eps) || c > hi * (1 + eps))
+		return 0;
+	(void)even;             /* a tie on the boundary: let strtof decide */
+	return -1;
+}
+
+/* The fast path for a float: 1 done, 0 use the slow path. */
+static int
+fmt_float_fast(char buf[32], float f)
+{
+	double d = fabs((double)f), lo, hi, sc, fr, c;
+	float next = nextafterf(fabsf(f), INFINITY), prev = nextafterf(fabsf(f), 0);
+	unsigned long long m;
+	uint32_t bits;
+	int p, e10, k, x, tries, ok;
+
+	if (isinf(next))
+		return 0;
+	lo = (d + (double)prev) / 2;
+	hi = (d + (double)next) / 2;
+	memcpy(&bits, &f, sizeof bits);
+	e10 = (int)floor(log10(d));
+	for (p = 6; p <= 9; p++) {
+		for (tries = 0; tries < 3; tries++) {
+			k = e10 - p + 1;
+			if (k > 22 || k < -22)
+				return 0;
+			sc = k >= 0 ? d / pow10d[k] : d * pow10d[-k];
+			if (sc < pow10d[p - 1] - 0.5)
+				e10--;
+			else if (sc >= pow10d[p] - 0.5 + 1e-6 && sc >= pow10d[p])
+				e10++;
+			else
+				break;
+		}
+		if (tries == 3)
+			return 0;
+		fr = sc - floor(sc);
+		if (fabs(fr - 0.5) < 1e-6)
+			return 0;
+		m = (unsigned long long)llround(sc);
+		x = e10;
+		if (m >= (unsigned long long)pow10d[p]) {
+			m /= 10;
+			x++;
+		}
+		k = x - p + 1;
+		if (k > 22 || k < -22)
+			return 0;
+		c = k >= 0 ? (double)m * pow10d[k] : (double)m / pow10d[-k];
+		ok = float_interval(c, lo, hi, (bits & 1) == 0);
+		if (ok < 0)
+			return 0;
+		if (ok) {
+			put_g(buf, f < 0, m, p, x);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 void
@@ -299,6 +474,8 @@ tsv_fmt_float(char buf[32], float v)
 		strcpy(buf, signbit(v) ? "-0" : "0");
 		return;
 	}
+	if (fmt_float_fast(buf, v))
+		return;
 	for (prec = 6; prec < 9; prec++) {
 		snprintf(buf, 32, "%.*g", prec, (double)v);
 		if (strtof(buf, NULL) == v)

@@ -13,3 +13,9 @@ UNIT_TESTS += $(O)/tests/failio.so
 $(O)/tests/failio.so: tests/fault/failio.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -O2 -g -fPIC -shared -Wall -Wextra -Werror $< -ldl -o $@
+
+# benchmark driver for tests/bench/bench-formats.sh (not a test: no test_ prefix)
+UNIT_TESTS += $(O)/tests/formats_bench
+$(O)/tests/formats_bench: tests/bench/formats_bench.c $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $^ $(COMMON_LIBS) -o $@
