@@ -282,6 +282,45 @@ test_fmt(void)
 				notshort++;
 		}
 	}
+	/* values in everyday ranges (the fast paths) print exactly as the %.Ng reference */
+	{
+		int diff = 0, difff = 0;
+
+		for (i = 0; i < 300000; i++) {
+			double u = (double)(next64() >> 11) / 9007199254740992.0;
+			int e = (int)(next64() % 40) - 20, pr;
+			double d = (u * 2 - 1) * pow(10, e);
+			float f;
+
+			if (i % 5 == 0)
+				d = round(d * 1000) / 1000;     /* short decimals */
+			for (pr = 15; pr < 17; pr++) {
+				snprintf(c, sizeof c, "%.*g", pr, d);
+				if (strtod(c, NULL) == d)
+					break;
+			}
+			if (pr == 17)
+				snprintf(c, sizeof c, "%.17g", d);
+			tsv_fmt_double(b, d);
+			if (d != 0 && strcmp(b, c) != 0)
+				diff++;
+			f = (float)d;
+			if (f == 0 || !isfinite(f))
+				continue;
+			for (pr = 6; pr < 9; pr++) {
+				snprintf(c, sizeof c, "%.*g", pr, (double)f);
+				if (strtof(c, NULL) == f)
+					break;
+			}
+			if (pr == 9)
+				snprintf(c, sizeof c, "%.9g", (double)f);
+			tsv_fmt_float(b, f);
+			if (strcmp(b, c) != 0)
+				difff++;
+		}
+		CHECK(diff == 0, "%d doubles differ from the %%.Ng reference", diff);
+		CHECK(difff == 0, "%d floats differ from the %%.Ng reference", difff);
+	}
 	CHECK(bad == 0, "%d random doubles did not round-trip", bad);
 	CHECK(badf == 0, "%d random floats did not round-trip", badf);
 	CHECK(notshort == 0, "%d outputs were not the shortest", notshort);
