@@ -1622,6 +1622,8 @@ main(int argc, char **argv)
 	exists = lstat(out, &st) == 0;
 	if (exists && !o.force)
 		cs_die(CS_EXIT_IO, "%s: exists (-f replaces a model directory)", out);
+	if (exists && S_ISLNK(st.st_mode))
+		cs_die(CS_EXIT_IO, "%s: is a symbolic link; not replacing it", out);
 	if (exists)
 		check_replaceable(out);
 

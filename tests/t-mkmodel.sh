@@ -341,6 +341,10 @@ test_output_safety() {
 	run "$M" -f --no-vocab $SMALL "$TMP/afile"
 	expect_err_grep "-f refuses a plain file" 4 "exists and is not a directory"
 	check "the plain file is intact" grep -qx data "$TMP/afile"
+	ln -s "$o" "$TMP/link"
+	run "$M" -f --no-vocab $SMALL "$TMP/link"
+	expect_err_grep "-f refuses a symbolic link" 4 "link: is a symbolic link; not replacing it"
+	check "the link's target is intact" test -f "$o/open_clip_config.json"
 	mkdir "$TMP/empty"
 	run "$M" -f --no-vocab $SMALL "$TMP/empty"
 	expect "-f fills an empty directory" 0
