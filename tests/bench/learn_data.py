@@ -69,19 +69,32 @@ def write_truth(path, names, y, classes):
             f.write('%s\t%s\t%s\n' % (hashlib.sha256(nm.encode()).hexdigest(), nm, classes[c]))
 
 
-def synth(a):
-    rng = np.random.default_rng(a.seed)
-    k, d, n = a.classes, a.dim, a.n
-    centres = normalise(rng.normal(size=(k, 2, d)).reshape(k * 2, d)).reshape(k, 2, d)
-    # classes share a common direction so that they overlap, as CLIP embeddings do
+def synth_arrays(n, d, k, spread, seed):
+    """Overlapping clusters: k classes of 2 sub-clusters around unit centres that share
+    a common direction; returns (X normalised float32, y)."""
+    rng = np.random.default_rng(seed)
+    centres = normalise(rng.normal(size=(k * 2, d)))
     common = normalise(rng.normal(size=(1, d)))
-    centres = normalise((centres + 1.5 * common).reshape(k * 2, d)).reshape(k, 2, d)
+    centres = normalise(centres + 1.5 * common).reshape(k, 2, d)
     y = rng.integers(0, k, size=n)
     sub = rng.integers(0, 2, size=n)
-    X = centres[y, sub] + a.spread * rng.normal(size=(n, d)) / np.sqrt(d)
-    X = normalise(X)
+    X = centres[y, sub] + spread * rng.normal(size=(n, d)) / np.sqrt(d)
+    return normalise(X).astype(np.float32), y
+
+
+def digits_arrays():
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    X = X - X.mean(axis=0)
+    return normalise(X + 1e-9).astype(np.float32), y
+
+
+def synth(a):
+    rng = np.random.default_rng(a.seed + 1000)
+    k, d = a.classes, a.dim
+    X, y = synth_arrays(a.n, d, k, a.spread, a.seed)
     classes = ['c%d' % i for i in range(k)]
-    names = ['img/%06d.jpg' % i for i in range(n)]
+    names = ['img/%06d.jpg' % i for i in range(a.n)]
     texts = []
     if a.texts is not None:
         for c in range(k):
@@ -93,10 +106,7 @@ def synth(a):
 
 
 def digits(a):
-    from sklearn.datasets import load_digits
-    X, y = load_digits(return_X_y=True)
-    X = X - X.mean(axis=0)
-    X = normalise(X + 1e-9)
+    X, y = digits_arrays()
     names = ['digits/%04d.png' % i for i in range(len(y))]
     write_stream(a.out, X, names, 'digits')
     write_truth(a.truth, names, y, ['d%d' % i for i in range(10)])
