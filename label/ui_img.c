@@ -17,11 +17,22 @@
 
 #define MAX_IMAGE_BYTES (256u << 20)
 
+static const char *vips_argv0 = "clipsort";
+static int vips_ok = -1;
+static pthread_once_t vips_once = PTHREAD_ONCE_INIT;
+
+static void vips_start(void)
+{
+	vips_ok = VIPS_INIT(vips_argv0) == 0;
+	if (vips_ok)
+		vips_cache_set_max(0);  /* our own cache holds the results; vips' would hold inputs */
+}
+
+/* libvips starts on the first image (it takes a good part of a second), so the
+ * labellers come up at once. */
 int ui_img_init(const char *argv0)
 {
-	if (VIPS_INIT(argv0))
-		return -1;
-	vips_cache_set_max(0);  /* our own cache holds the results; vips' would hold inputs */
+	vips_argv0 = argv0;
 	return 0;
 }
 
@@ -135,6 +146,12 @@ int ui_img_thumb(const unsigned char *in, size_t inlen, int box, unsigned char *
 	VipsImage *im = NULL;
 	void *ob = NULL;
 	size_t ol = 0;
+
+	pthread_once(&vips_once, vips_start);
+	if (!vips_ok) {
+		snprintf(errbuf, errlen, "cannot initialise libvips");
+		return -1;
+	}
 
 	if (vips_thumbnail_buffer((void *)(uintptr_t)in, inlen, &im, box, "height", box,
 				"size", VIPS_SIZE_DOWN, NULL) != 0 ||

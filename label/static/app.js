@@ -305,6 +305,7 @@ async function start() {
   S.user = st.user;
   S.csrf = st.csrf;
   $('login').hidden = true;
+  $('login-name').blur();
   $('user').textContent = S.user;
   setMode('label');
   setInterval(poll, 2000);
