@@ -54,42 +54,74 @@ read_line(tsv_reader *r, size_t *lenp)
 	return 1;
 }
 
-/* Splits and unescapes r->line[0..len) in place into r->fields. */
+/* Unescapes the field at s (up to end or TAB, containing a backslash) to out;
+ * returns the position of the TAB or end, or NULL after an error. */
+static char *
+unescape(tsv_reader *r, char *s, char *end, char **outp)
+{
+	char *out = *outp;
+
+	for (;;) {
+		while (s < end && *s != '\t' && *s != '\\')
+			*out++ = *s++;
+		if (s == end || *s == '\t')
+			break;
+		if (s + 1 == end) {
+			tsv_error(r, "bad escape: backslash at end of line");
+			return NULL;
+		}
+		switch (s[1]) {
+		case 't': *out++ = '\t'; break;
+		case 'n': *out++ = '\n'; break;
+		case 'r': *out++ = '\r'; break;
+		case '\\': *out++ = '\\'; break;
+		default:
+			if ((unsigned char)s[1] >= 0x21 && (unsigned char)s[1] < 0x7f)
+				tsv_error(r, "bad escape '\\%c' in field %zu", s[1], r->nfields);
+			else
+				tsv_error(r, "bad escape '\\' followed by byte 0x%02x in field %zu",
+				    (unsigned char)s[1], r->nfields);
+			return NULL;
+		}
+		s += 2;
+	}
+	*outp = out;
+	return s;
+}
+
+/* Splits and unescapes r->line[0..len) in place into r->fields.  Unescaping only
+ * shrinks, so fields are written back into the line buffer. */
 static int
 split_line(tsv_reader *r, size_t len)
 {
-	char *s = r->line, *end = r->line + len, *out = r->line;
+	char *s = r->line, *end = r->line + len, *out = r->line, *tab, *bs, *nul;
 
 	r->nfields = 0;
+	nul = memchr(s, '\0', len);
+	if (nul != NULL) {
+		size_t f = 1;
+
+		for (; s < nul; s++)
+			f += *s == '\t';
+		return tsv_error(r, "NUL byte in field %zu", f);
+	}
 	for (;;) {
 		if (r->nfields == r->fieldcap)
 			xgrow(&r->fields, &r->fieldcap, r->nfields + 1, sizeof *r->fields);
 		r->fields[r->nfields++] = out;
-		for (;;) {
-			/* fast path: copy ordinary bytes */
-			while (s < end && *s != '\t' && *s != '\\' && *s != '\0')
-				*out++ = *s++;
-			if (s == end || *s == '\t')
-				break;
-			if (*s == '\0')
-				return tsv_error(r, "NUL byte in field %zu", r->nfields);
-			/* backslash */
-			if (s + 1 == end)
-				return tsv_error(r, "bad escape: backslash at end of line");
-			switch (s[1]) {
-			case 't': *out++ = '\t'; break;
-			case 'n': *out++ = '\n'; break;
-			case 'r': *out++ = '\r'; break;
-			case '\\': *out++ = '\\'; break;
-			default:
-				if ((unsigned char)s[1] >= 0x21 && (unsigned char)s[1] < 0x7f)
-					return tsv_error(r, "bad escape '\\%c' in field %zu", s[1], r->nfields);
-				return tsv_error(r, "bad escape '\\' followed by byte 0x%02x in field %zu",
-				    (unsigned char)s[1], r->nfields);
-			}
-			s += 2;
+		tab = memchr(s, '\t', (size_t)(end - s));
+		if (tab == NULL)
+			tab = end;
+		bs = memchr(s, '\\', (size_t)(tab - s));
+		if (bs == NULL) {
+			if (out != s)
+				memmove(out, s, (size_t)(tab - s));
+			out += tab - s;
+			s = tab;
+		} else if ((s = unescape(r, s, end, &out)) == NULL) {
+			return -1;
 		}
-		/* NUL-terminate the field; out <= s always, and s points at TAB or end */
+		/* out <= s, and s points at the TAB or the end */
 		if (s == end) {
 			*out = '\0';
 			return 0;
