@@ -232,7 +232,10 @@ elif ! { [ -d "$SRC/tests/browser/node_modules/playwright-core" ] ||
 	skip "browser tests" "LOUD: npm ci of playwright-core failed — the page is NOT tested: $(tail -3 "$TMP/npm.log")"
 else
 	start --retrain-every 10 "${ZS[@]}" --tools "$BIN" || not_ok "server for the browser" "$(cat "$TMP/srv.err")"
-	URL=$(U /) TRUTH=$D/truth.tsv LABELS=$D/labels.tsv OUT=$OUTDIR HOSTILE=$HOSTILE \
+	HAVE_TRAIN=0
+	[ -x "$BIN/clipsort-train" ] && [ -x "$BIN/clipsort-predict" ] && HAVE_TRAIN=1
+	[ $HAVE_TRAIN = 1 ] || skip "browser: background classifier" "clipsort-train/-predict not built"
+	HAVE_TRAIN=$HAVE_TRAIN URL=$(U /) TRUTH=$D/truth.tsv LABELS=$D/labels.tsv OUT=$OUTDIR HOSTILE=$HOSTILE \
 		timeout 180 node "$SRC/tests/browser/label-web.js" >"$TMP/browser.out" 2>&1
 	while IFS= read -r l; do
 		case $l in

@@ -106,6 +106,14 @@ async function until(what, fn, timeout = 10000) {
     await page.screenshot({ path: path.join(OUT, 'label-web-retrained.png') });
     const model = await page.textContent('#model');
     console.log('# model line: ' + model);
+    if (process.env.HAVE_TRAIN === '1') {
+      await until('a classifier', async () => /CV accuracy \d/.test(await page.textContent('#model')), 20000)
+        .then(() => ok('classifier trained in the background, CV accuracy shown'),
+          (e) => fail('classifier trained in the background', e.message + ': ' + model));
+      await until('prediction shown', async () => /^(packaged|unpackaged) \d/.test(await page.textContent('#pred')), 10000)
+        .then(() => ok('prediction shown for the image'), (e) => fail('prediction shown', e.message));
+      await page.screenshot({ path: path.join(OUT, 'label-web-retrained.png') });
+    }
 
     // flag
     const fid = await page.getAttribute('#img', 'data-id');
