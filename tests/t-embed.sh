@@ -167,6 +167,39 @@ expect_err_grep "overlapping-entry zip bomb stopped, the run goes on" 1 '^clipso
 check "zip bomb run still embedded the plain file" test "$(info zb.h5 images)" = 1
 check "zip bomb: decompressed far less than the bomb holds" test "$(info zb.h5 rejects)" -ge 1
 
+# encrypted entries and names that are not UTF-8
+cp imgs/boxed/0000.jpg cafX.jpg
+zip -q -P secret enc.zip cafX.jpg
+zip -q names.zip cafX.jpg
+python3 - <<'PY'
+d = open("names.zip", "rb").read()
+open("names.zip", "wb").write(d.replace(b"cafX.jpg", b"caf\xe9.jpg"))
+PY
+run "$E" -m model -o enc.h5 enc.zip names.zip
+expect_err_grep "encrypted ZIP entry reported, not read" 1 '^clipsort-embed: enc.zip!cafX.jpg: encrypted entry not read'
+python3 - enc.h5 >py.out 2>&1 <<'PY'
+import sys, h5py
+p = h5py.File(sys.argv[1], "r")["locations/path"][:]
+p = [x if isinstance(x, bytes) else x.encode() for x in p]
+p[0].decode("utf-8")   # strict: raises on invalid UTF-8
+print(p[0].decode())
+sys.exit(0 if len(p) == 1 and p[0].startswith(b"names.zip!caf") else 1)
+PY
+check "a Latin-1 entry name becomes a valid UTF-8 location ($(tail -n 1 py.out))" test $? -eq 0
+
+# a full disk while the new cache is written: exit 4, the old cache untouched
+FAILIO=$(cd "${TOBJ:-$SRC/build/obj/tests}" 2>/dev/null && pwd)/failio.so
+if [ -f "$FAILIO" ]; then
+	"$E" -q -m model -o full.h5 imgs/boxed
+	cp full.h5 full-before.h5
+	run env LD_PRELOAD="$FAILIO" FAILIO_AFTER=4096 FAILIO_MATCH='*full.h5.tmp*' "$E" -q -m model -o full.h5 imgs
+	expect_err_grep "ENOSPC while writing the cache: exit 4" 4 'full.h5'
+	check "the old cache is intact after a full disk" cmp full.h5 full-before.h5
+	check "no temporary file is left behind" test -z "$(ls | grep 'full.h5.tmp')"
+else
+	not_ok "full disk test" "fault-injection shim $FAILIO not built"
+fi
+
 # --- locking, crashes, shards ---
 exec 9>c.h5.lock
 flock -n 9
@@ -190,7 +223,17 @@ expect "shard 2/2" 0
 run "$C" merge -o merged.h5 s1.h5 s2.h5
 expect "merge the shard caches" 0
 check "shards split the images" test $(( $(info s1.h5 images) + $(info s2.h5 images) )) = "$(info all.h5 images)"
-check "merged shards equal a single run" cmp <("$C" dump merged.h5) <("$C" dump all.h5)
+"$C" dump merged.h5 >merged.tsv; "$C" dump all.h5 >all.tsv
+python3 - merged.tsv all.tsv >py.out 2>&1 <<'PY'
+import sys
+a = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+b = [l.rstrip("\n").split("\t") for l in open(sys.argv[2])]
+assert [r[:2] for r in a] == [r[:2] for r in b], "keys or locations differ"
+d = max(abs(float(x) - float(y)) for ra, rb in zip(a[1:], b[1:]) for x, y in zip(ra[2:], rb[2:]))
+print("max |diff| %.1e" % d)
+sys.exit(0 if d < 1e-5 else 1)   # batches of other images change float rounding only
+PY
+check "merged shards equal a single run: same keys and locations, vectors ($(tail -n 1 py.out))" test $? -eq 0
 run "$E" -m model --shard 3/2 -o x.h5 imgs
 expect_err_grep "--shard K/N checks K" 2 'shard K'
 
