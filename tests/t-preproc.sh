@@ -47,6 +47,8 @@ pillow_tests() {
 import os, sys, io, numpy as np
 from PIL import Image, ImageOps
 tmp, fixture = sys.argv[1], sys.argv[2]
+if not os.path.isfile(os.path.join(fixture, "manifest.json")):
+    fixture = ""
 try:
     import torch, torchvision.transforms as T, torchvision.transforms.functional as TF
     TV = True
