@@ -9,6 +9,7 @@ FAILIO=$(cd "${TOBJ:-$SRC/build/obj/tests}" 2>/dev/null && pwd)/failio.so
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0"
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
 cd "$TMP" || exit 1
+: > empty        # expected empty output (not /dev/null: a test elsewhere may have replaced it)
 
 KA=ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb   # sha256("a")
 KB=3e23e8160039594a33894f6564e1b1348bbd7a0088d42c4acb73eeaed59c009d   # sha256("b")
@@ -20,7 +21,7 @@ printf 'key\tpath\tsize\tmtime\tvec\n%s\tother/a.jpg\t10\t1700000000\t3,4,0\n%s\
 
 # ---- import, info, dump
 run $C import -m ViT-T -f fp1 -p 'size=224' -s 50 -t t.tsv -o a.h5 v.tsv
-expect "import to a cache" 0 /dev/null ""
+expect "import to a cache" 0 empty ""
 cat > want <<EOF
 field${T}value
 file${T}a.h5
@@ -85,11 +86,11 @@ expect "import refuses nothing when stdout is not a terminal" 0 - ""
 # round trips: dump | import gives the same dump; stream <-> cache
 $C dump a.h5 > d1.tsv
 run -i d1.tsv $C import -m ViT-T -f fp1 -p 'size=224' -s 50 -o b.h5
-expect "dump | import" 0 /dev/null ""
+expect "dump | import" 0 empty ""
 $C dump b.h5 > d2.tsv
 check "dump | import | dump is the identity" cmp d1.tsv d2.tsv
 run $C convert -o c.h5 s.emb
-expect "convert stream -> cache" 0 /dev/null ""
+expect "convert stream -> cache" 0 empty ""
 $C dump -t c.h5 > ct.tsv; $C dump -t s.emb > st.tsv
 check "convert keeps the texts" cmp ct.tsv st.tsv
 run $C convert c.h5
@@ -100,9 +101,9 @@ check "cache -> stream -> dump equals the cache's dump" cmp d3.tsv d4.tsv
 
 # ---- merge
 run $C import -m ViT-T -f fp1 -p 'size=224' -s 70 -o b.h5 v2.tsv
-expect "second shard" 0 /dev/null ""
+expect "second shard" 0 empty ""
 run $C merge -o m.h5 a.h5 b.h5
-expect "merge" 0 /dev/null ""
+expect "merge" 0 empty ""
 printf 'key\tpath\tsize\tmtime\n%s\tc.png\t20\t1700000001\n%s\tv.zip!b\\tc.jpg\t0\t0\n%s\tdir/a.jpg\t0\t0\n%s\tother/a.jpg\t10\t1700000000\n' \
 	$KC $KB $KA $KA > want
 run $C dump -l m.h5
@@ -118,7 +119,7 @@ printf 'key\tpath\tsize\tmtime\n%s\tc.png\t20\t1700000001\n%s\tv.zip!b\\tc.jpg\t
 check "merge into one of the inputs, idempotent" cmp want got2
 run $C import -m RN50 -f fp1 -p 'size=224' -o other.h5 v2.tsv
 run $C merge -o bad.h5 a.h5 other.h5
-expect "merge refuses mismatched stamps" 3 /dev/null "clipsort-cache: other.h5: cannot merge with a.h5: model differs ('ViT-T' vs 'RN50')"
+expect "merge refuses mismatched stamps" 3 empty "clipsort-cache: other.h5: cannot merge with a.h5: model differs ('ViT-T' vs 'RN50')"
 check "no output after a refused merge" test ! -e bad.h5
 run -i v2.tsv $C import -m ViT-T -f fp1 -p 'size=224' -d 4
 expect "import --dim mismatch" 3 - "clipsort-cache: <stdin>:2: vector has 3 values, expected 4
@@ -127,7 +128,7 @@ clipsort-cache: <stdin>:3: vector has 3 values, expected 4"
 # ---- bad input
 printf 'key\tpath\tv0\tv1\n%s\ta\t1\t0\nxyz\tb\t1\t0\n%s\tc\t0\t0\n%s\td\t1\tx\n' $KA $KB $KC > bad.tsv
 run $C import -m M -o bad.h5 bad.tsv
-expect "import: every bad row named, nothing written" 3 /dev/null "clipsort-cache: bad.tsv:3: key 'xyz' is not 64 lowercase hex digits
+expect "import: every bad row named, nothing written" 3 empty "clipsort-cache: bad.tsv:3: key 'xyz' is not 64 lowercase hex digits
 clipsort-cache: bad.tsv:4: zero vector cannot be normalised
 clipsort-cache: bad.tsv:5: v1: 'x' is not a finite number
 clipsort-cache: bad.h5: not changed"
@@ -227,7 +228,7 @@ fi
 # ---- locks
 if command -v flock >/dev/null 2>&1; then
 	run flock m.h5.lock $C merge -o m.h5 a.h5
-	expect "a locked output is busy" 6 /dev/null "clipsort-cache: m.h5 is locked by another process"
+	expect "a locked output is busy" 6 empty "clipsort-cache: m.h5 is locked by another process"
 else
 	skip "a locked output is busy" "flock(1) not installed"
 fi
