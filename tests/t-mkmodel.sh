@@ -83,6 +83,8 @@ if cmd == "check":
 elif cmd == "list":  # name TAB dtype TAB shape, in file order (the -n format)
     print("name\tdtype\tshape")
     for k, t in load(path)[1].items():
+        if k == "__metadata__":
+            continue
         print("%s\t%s\t%s" % (k, t["dtype"], ",".join(map(str, t["shape"]))))
 elif cmd == "stats":  # mean and std of one tensor
     v = values(path, sys.argv[3])
@@ -563,6 +565,12 @@ test_engine_roundtrip() {
 		i=$((i + 1))
 		# shellcheck disable=SC2086
 		"$M" --no-vocab --seed $i $cfg "$TMP/rt$i" || { not_ok "engine round trip $i: mkmodel $cfg"; continue; }
+		# the engine's reference also writes models, from its own reading of OpenCLIP
+		"$NP" "$TMP/ref.py" make "$TMP/rtref$i" 1 F32 "$(cat "$TMP/rt$i/open_clip_config.json")" &&
+		st list "$TMP/rtref$i/open_clip_model.safetensors" | cut -f 1,3 >"$TMP/rtref.keys" &&
+		st list "$TMP/rt$i/open_clip_model.safetensors" | cut -f 1,3 >"$TMP/rt.keys"
+		check "engine round trip $i: same tensor names and shapes as the engine's reference writer" \
+			cmp "$TMP/rtref.keys" "$TMP/rt.keys"
 		D=$("$ENG" info "$TMP/rt$i" 2>"$TMP/rt.err" | awk '$1 == "embed_dim" { print $2 }')
 		if [ -z "$D" ]; then not_ok "engine round trip $i: load ($cfg)" "$(cat "$TMP/rt.err")"; continue; fi
 		mode=clip; case $cfg in *eos*) mode=eos;; esac
