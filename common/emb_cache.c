@@ -74,14 +74,32 @@ walk_cb(unsigned n, const H5E_error2_t *e, void *data)
 	return 0;
 }
 
-/* The innermost HDF5 error description as " (HDF5: ...)", or "" — then clears the stack. */
+/* Every HDF5 call clears the error stack, so a failure is saved (h5_save) before
+ * the cleanup calls that follow it, and reported from the copy. */
+static hid_t saved_stack = -1;
+
+static void
+h5_save(void)
+{
+	if (saved_stack >= 0)
+		H5Eclose_stack(saved_stack);
+	saved_stack = H5Eget_current_stack();
+}
+
+/* The innermost HDF5 error description as " (HDF5: ...)", or "" — then clears it. */
 static const char *
 h5_detail(char *buf, size_t len)
 {
 	struct walk w = { buf, len };
 
 	buf[0] = '\0';
-	H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &w);
+	if (saved_stack >= 0) {
+		H5Ewalk2(saved_stack, H5E_WALK_UPWARD, walk_cb, &w);
+		H5Eclose_stack(saved_stack);
+		saved_stack = -1;
+	} else {
+		H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &w);
+	}
 	H5Eclear2(H5E_DEFAULT);
 	return buf;
 }
@@ -131,6 +149,7 @@ rows_io(hid_t d, hid_t memtype, hsize_t start, hsize_t count, hsize_t cols, void
 		return -1;
 	ms = H5Screate_simple(rank, cnt, NULL);
 	if (ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL) < 0) {
+		h5_save();
 		H5Sclose(fs);
 		if (ms >= 0)
 			H5Sclose(ms);
@@ -140,6 +159,8 @@ rows_io(hid_t d, hid_t memtype, hsize_t start, hsize_t count, hsize_t cols, void
 		rc = H5Dwrite(d, memtype, ms, fs, H5P_DEFAULT, buf);
 	else
 		rc = H5Dread(d, memtype, ms, fs, H5P_DEFAULT, buf);
+	if (rc < 0)
+		h5_save();
 	H5Sclose(ms);
 	H5Sclose(fs);
 	return rc < 0 ? -1 : 0;
@@ -222,6 +243,7 @@ attr_str(emb_reader *r, const char *name, char **out)
 
 		mt = vstr_type();
 		if (H5Aread(a, mt, &s) < 0) {
+			h5_save();
 			h5fail(r, "cannot read an attribute");
 		} else {
 			*out = xstrdup(s ? s : "");
@@ -237,6 +259,7 @@ attr_str(emb_reader *r, const char *name, char **out)
 		H5Tset_size(mt, len + 1);
 		H5Tset_strpad(mt, H5T_STR_NULLTERM);
 		if (H5Aread(a, mt, s) < 0) {
+			h5_save();
 			h5fail(r, "cannot read an attribute");
 			free(s);
 		} else {
@@ -263,6 +286,8 @@ attr_num(emb_reader *r, const char *name, hid_t memtype, void *out)
 	if (a < 0)
 		return h5fail(r, "cannot open an attribute");
 	rc = H5Aread(a, memtype, out);
+	if (rc < 0)
+		h5_save();
 	H5Aclose(a);
 	if (rc < 0) {
 		char what[128];
@@ -392,6 +417,8 @@ emb_cache_open(emb_reader *r, const char *path)
 	fapl = H5Pcreate(H5P_FILE_ACCESS);
 	H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
 	c->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+	if (c->file < 0)
+		h5_save();
 	H5Pclose(fapl);
 	if (c->file < 0)
 		return h5fail(r, "cannot open the HDF5 file");
@@ -913,6 +940,8 @@ emb_cache_writer_open(const char *path, const emb_stamp *stamp, char *errbuf, si
 	fapl = H5Pcreate(H5P_FILE_ACCESS);
 	H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
 	w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+	if (w->file < 0)
+		h5_save();
 	H5Pclose(fapl);
 	if (w->file < 0) {
 		int e = errno;
@@ -1076,6 +1105,8 @@ mk_dset(emb_cache_writer *w, const char *name, hid_t type, hsize_t n, hsize_t co
 	H5Pset_create_intermediate_group(lcpl, 1);
 	H5Pset_chunk(dcpl, rank, chunk);
 	d = H5Dcreate2(w->file, name, type, space, lcpl, dcpl, H5P_DEFAULT);
+	if (d < 0)
+		h5_save();
 	H5Pclose(dcpl);
 	H5Pclose(lcpl);
 	H5Sclose(space);
@@ -1097,7 +1128,11 @@ put_attr(emb_cache_writer *w, const char *name, hid_t filetype, hid_t memtype, c
 	a = H5Acreate2(w->file, name, filetype, sp, H5P_DEFAULT, H5P_DEFAULT);
 	if (a >= 0) {
 		rc = H5Awrite(a, memtype, val);
+		if (rc < 0)
+			h5_save();
 		H5Aclose(a);
+	} else {
+		h5_save();
 	}
 	H5Sclose(sp);
 	if (rc < 0)

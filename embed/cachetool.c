@@ -22,7 +22,7 @@
 static const char synopsis[] =
     "usage: clipsort-cache info file\n"
     "       clipsort-cache dump [-l | -r | -t] file\n"
-    "       clipsort-cache import [-qR] [-b logit_bias] [-d dim] [-f fingerprint] -m model\n"
+    "       clipsort-cache import [-R] [-b logit_bias] [-d dim] [-f fingerprint] -m model\n"
     "                             [-o cache.h5] [-p preprocess] [-s logit_scale] [-t texts.tsv]\n"
     "                             [vectors.tsv]\n"
     "       clipsort-cache merge [-q] -o cache.h5 file ...\n"
@@ -558,7 +558,6 @@ cmd_import(int argc, char **argv)
 		{ "texts", required_argument, NULL, 't' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "raw", no_argument, NULL, 'R' },
-		{ "quiet", no_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const need[] = { "key", "path" };
@@ -577,7 +576,7 @@ cmd_import(int argc, char **argv)
 
 	memset(&st, 0, sizeof st);
 	st.logit_scale = 100.0;
-	while ((c = getopt_long(argc, argv, "b:d:f:m:o:p:qRs:t:", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:d:f:m:o:p:Rs:t:", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': st.model = optarg; break;
 		case 'f': st.fingerprint = optarg; break;
@@ -591,7 +590,6 @@ cmd_import(int argc, char **argv)
 		case 't': textpath = optarg; break;
 		case 'o': k.out = optarg; break;
 		case 'R': raw = 1; break;
-		case 'q': break;
 		default: usage();
 		}
 	}
