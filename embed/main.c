@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bpe.h"
@@ -561,6 +562,14 @@ main(int argc, char **argv)
 		o.out = NULL;
 	if (o.out == NULL && isatty(STDOUT_FILENO))
 		cs_die(CS_EXIT_USAGE, "not writing binary embeddings to a terminal; use -o FILE or a pipe");
+	if (o.out) {
+		struct stat st;
+
+		/* the cache is replaced by rename: never do that to a device or a directory */
+		if (stat(o.out, &st) == 0 && !S_ISREG(st.st_mode))
+			cs_die(CS_EXIT_USAGE, "%s: not a regular file; the cache must be a file (use -o - for a stream)",
+			    o.out);
+	}
 	if (o.out && (rc = fs_lock(o.out, &lockfd, err, sizeof err)) != 0)
 		cs_die(rc, "%s", err);
 

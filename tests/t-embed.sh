@@ -238,6 +238,9 @@ run "$E" -m model --shard 3/2 -o x.h5 imgs
 expect_err_grep "--shard K/N checks K" 2 'shard K'
 
 # --- usage and model errors ---
+run "$E" -m model -o /dev/null imgs
+expect_err_grep "-o on a device is refused (the cache is replaced by rename)" 2 '/dev/null: not a regular file'
+check "/dev/null is still a device" test -c /dev/null
 run "$E" -m "$TMP/nope" -o x.h5 imgs
 expect_err_grep "missing model directory" 5 'nope'
 run "$E" -o x.h5 imgs
