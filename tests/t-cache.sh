@@ -169,6 +169,24 @@ expect_err_grep "dump: one mode" 2 "^usage: "
 run $C import v.tsv
 expect_err_grep "import needs -m" 2 "^usage: "
 
+# ---- the EXAMPLES of clipsort-cache(1), as written there
+mkdir ex && (
+	cd ex || exit 1
+	printf 'not really a jpeg' > a.jpg
+	printf 'key\tpath\tvec\n%s\ta.jpg\t1,0,0\n' \
+	    "$(sha256sum < a.jpg | cut -c1-64)" > v.tsv
+	printf 'class\tprompt\tvec\nbox\ta box\t1,0,0\n' > t.tsv
+	"$C" import -m test -t t.tsv -o cache.h5 v.tsv || exit 1
+	cp cache.h5 shard-1.h5
+	"$C" import -m test -o shard-2.h5 ../v2.tsv || exit 1
+	"$C" merge -o all.h5 shard-*.h5 || exit 1
+	"$C" info all.h5 | grep -qx 'images	3' || exit 1
+	"$C" dump all.h5 | cut -f3- > vectors.tsv
+	/usr/bin/python3 -c 'import numpy; assert numpy.loadtxt("vectors.tsv", skiprows=1).shape == (3, 3)' 2>/dev/null ||
+	    [ "$(wc -l < vectors.tsv)" -eq 4 ]
+) >"$TMP/out" 2>"$TMP/err"; status=$?
+expect "the EXAMPLES of clipsort-cache(1) run" 0 empty ""
+
 # ---- the cache seen by HDF5's own tools
 if command -v h5dump >/dev/null 2>&1; then
 	run h5dump -H a.h5
