@@ -22,7 +22,8 @@ FUZZ_SEEDS = from PIL import Image; import sys; d = sys.argv[1]; \
   c.save(d + "/s.jpg"); c.convert("CMYK").save(d + "/cmyk.jpg"); g.save(d + "/l.jpg"); \
   c.putalpha(g); c.save(d + "/rgba.png"); c.save(d + "/a.webp"); c.convert("RGB").save(d + "/s.tif"); \
   c.convert("P").save(d + "/p.png", transparency=2); c.convert("P").save(d + "/p.gif", transparency=3); \
-  g.convert("LA").save(d + "/la.png"); g.convert("I").save(d + "/i16.png"); g.convert("1").save(d + "/b.png")
+  g.convert("LA").save(d + "/la.png"); g.convert("I").save(d + "/i16.png"); g.convert("1").save(d + "/b.png"); \
+  c.convert("P").save(d + "/p.tif"); g.convert("1").save(d + "/b.tif"); c.convert("CMYK").save(d + "/cmyk.tif")
 
 fuzz-image: $(FUZZ_DIR)/image_fuzz
 	@mkdir -p $(FUZZ_DIR)/corpus-image
