@@ -257,7 +257,64 @@ for d in os.listdir('OUT'):
 	check "crash: manifest lists 3000" test "$(tail -n +2 man.tsv | wc -l)" -eq 3000
 }
 
+t_workflow() {   # share/workflow/clipsort.mk on embeddings of real files (no model needed)
+	: "${TOBJ:=$SRC/build/obj/tests}"
+	case $TOBJ in /*) ;; *) TOBJ=$SRC/$TOBJ ;; esac
+	rm -rf wf && mkdir -p wf/photos && cd wf || return
+	$PY - <<'PY'
+import hashlib, random, math, zipfile
+r = random.Random(5)
+dirs = [[r.gauss(0, 1) for _ in range(8)] for _ in range(2)]
+def unit(v):
+    n = math.sqrt(sum(x * x for x in v)); return [x / n for x in v]
+dirs = [unit(v) for v in dirs]
+out = []
+for j, d in enumerate(dirs):
+    out.append('text\t%s\ta photo of %s\t' % (['boxed', 'loose'][j], ['a box', 'an item'][j]) + '\t'.join('%.7g' % x for x in d))
+z = zipfile.ZipFile('vendor.zip', 'w')
+for i in range(24):
+    data = ('photo %d ' % i).encode() * 40
+    loc = 'photos/%02d.jpg' % i
+    if i % 4 == 0:
+        z.writestr('in/%02d.jpg' % i, data); loc = 'vendor.zip!in/%02d.jpg' % i
+    else:
+        open(loc, 'wb').write(data)
+    v = unit([a + 0.3 * r.gauss(0, 1) for a in dirs[i % 2]])
+    out.append('image\t%s\t%s\t' % (hashlib.sha256(data).hexdigest(), loc) + '\t'.join('%.7g' % x for x in v))
+z.close()
+open('vec.tsv', 'w').write('\n'.join(out) + '\n')
+PY
+	grep '^image' vec.tsv >img.tsv; grep '^text' vec.tsv >txt.tsv
+	"$TOBJ/coldstart_gen" -i img.tsv >images.emb
+	printf 'class\tprompt\nboxed\ta photo of a box\nloose\ta photo of an item\n' >classes.tsv
+	touch -d '1 hour ago' classes.tsv
+	"$TOBJ/coldstart_gen" -i txt.tsv >prompts.emb
+	{
+		echo "CLIPSORT_BIN = $BIN/"
+		echo "CLIPSORT_CACHE = images.emb"
+		echo "CLIPSORT_PROMPTS = prompts.emb"
+		echo "CLIPSORT_SORT_FLAGS = -c 0.5"
+		echo "include $SRC/share/workflow/clipsort.mk"
+	} >Makefile
+	check "workflow: decisions" make -s clipsort-decisions
+	check "workflow: 24 decisions, mostly agree" test "$(tail -n +2 decisions.tsv | wc -l)" -eq 24 -a "$(grep -c "	agree\$" decisions.tsv)" -ge 20
+	check "workflow: second make does nothing" test -z "$(make clipsort-decisions 2>&1 | grep "$BIN")"
+	printf 'time\tkey\tpath\tclass\tlabeller\n' >labels.tsv
+	tail -n +2 decisions.tsv | head -12 | awk -F'\t' -v OFS='\t' '{ print "2026-12-04T21:00:00Z", $1, $2, $3, "ann" }' >>labels.tsv
+	make clipsort-decisions >mk.out 2>&1
+	check "workflow: labels re-run cluster with -l" grep -q -- '-l labels.tsv -S' mk.out
+	check "workflow: new prior verdict -> fuse again" grep -q 'clipsort-fuse' mk.out
+	check "workflow: zero-shot not re-run" test -z "$(grep clipsort-zeroshot mk.out)"
+	check "workflow: prior checked" grep -q '^all	24	.*	12	12	' clusters-summary.tsv
+	check "workflow: sort" make -s clipsort-sort
+	check "workflow: 24 images in classified/" test "$(find classified -name '*.jpg' | wc -l)" -eq 24
+	check "workflow: manifest" test "$(tail -n +2 manifest.tsv | wc -l)" -eq 24
+	check "workflow: sort again does nothing" test -z "$(make clipsort-sort 2>&1 | grep "$BIN")"
+	cd "$TMP" || return
+}
+
 t_copy
+t_workflow
 t_dry
 t_modes
 t_hostile_classes

@@ -13,10 +13,9 @@
 #     include /usr/local/share/clipsort/clipsort.mk
 #
 # and run `make clipsort-decisions` (review decisions.tsv, edit it if you like), then
-# `make clipsort-sort`.  Each step runs only when its inputs changed; a step whose
-# output comes out byte-identical leaves the old file (and its date) in place, so
-# the steps after it are skipped too.  Every output is written to a temporary name
-# and renamed, so an interrupted run leaves no half-written file behind.
+# `make clipsort-sort`.  Each step runs only when its inputs changed (clipsort-embed
+# itself embeds only images it has not seen).  Every output is written to a
+# temporary name and renamed, so an interrupted run leaves no half-written file.
 #
 # Settings (override before or after the include, or on the command line):
 CLIPSORT_BIN      ?=
@@ -43,10 +42,8 @@ CLIPSORT_MANIFEST  ?= manifest.tsv
 # The labels log is optional: the cluster prior is checked against it when it exists.
 clipsort_labels_opt = $(if $(wildcard $(CLIPSORT_LABELS)),-l $(CLIPSORT_LABELS))
 
-# Publish $@.tmp as $@ only when it differs (keeps the date of an unchanged output).
-define clipsort_publish
-if [ -f $@ ] && cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
-endef
+# Publish $@.tmp as $@ (rename: never a half-written output).
+clipsort_publish = mv -f $@.tmp $@
 
 $(CLIPSORT_CACHE): $(CLIPSORT_INPUTS)
 	$(CLIPSORT_BIN)clipsort-embed $(CLIPSORT_EMBED_FLAGS) -m $(CLIPSORT_MODEL) -o $@ $(CLIPSORT_INPUTS)
