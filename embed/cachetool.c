@@ -811,6 +811,7 @@ build_cache(const char *out, char **in, int n, int quiet)
 	progress pg;
 	char err[1024], why[512];
 	int i, lockfd, c, nstdin = 0;
+	long long total;
 	size_t j;
 
 	for (i = 0; i < n; i++)
@@ -821,16 +822,20 @@ build_cache(const char *out, char **in, int n, int quiet)
 		cs_die(c, "%s", err);
 	r0 = open_input(in[0]);
 	emb_stamp_copy(&st, emb_reader_stamp(r0));
+	total = emb_reader_count(r0);
 	for (i = 1; i < n; i++) {
-		if (strcmp(in[i], "-") == 0)
+		if (strcmp(in[i], "-") == 0) {
+			total = -1;
 			continue;       /* a stream on stdin is checked when read */
+		}
 		r = open_input(in[i]);
 		if (!emb_stamp_compatible(&st, emb_reader_stamp(r), why, sizeof why))
 			cs_die(CS_EXIT_DATA, "%s: cannot merge with %s: %s", in[i], in[0], why);
+		total = total < 0 || emb_reader_count(r) < 0 ? -1 : total + emb_reader_count(r);
 		emb_reader_close(r);
 	}
 	w = open_writer(out, &st);
-	progress_init(&pg, "images", -1, quiet ? PROGRESS_QUIET : PROGRESS_AUTO);
+	progress_init(&pg, "images", total, quiet ? PROGRESS_QUIET : PROGRESS_AUTO);
 	for (i = 0; i < n; i++) {
 		r = i == 0 ? r0 : open_input(in[i]);
 		if (!emb_stamp_compatible(&st, emb_reader_stamp(r), why, sizeof why))
