@@ -64,15 +64,13 @@ timed "clipsort-fuse (blend)" "$BIN/clipsort-fuse" -m blend -z z.tsv -c c.tsv
 echo
 echo "--- streaming: memory must not grow with the rows"
 for n in 100000 "$BIG"; do
-	timed "gen | clipsort-zeroshot, $n x $DIM" sh -c "'$GEN' -n $n -d $DIM -C 2 -s 1 -I | '$BIN/clipsort-zeroshot' -t prompts.emb > zs.tsv"
-	echo "  (peak RSS above is of the shell; clipsort-zeroshot alone:)"
 	"$GEN" -n "$n" -d "$DIM" -C 2 -s 1 -I | /usr/bin/time -f '%e %M' -o tm2 "$BIN/clipsort-zeroshot" -t prompts.emb >zs.tsv
 	set -- $(tail -1 tm2)
-	printf '  %-42s %8.2f s %9d KB, %d rows\n' "clipsort-zeroshot $n rows" "$1" "$2" "$(($(wc -l <zs.tsv) - 1))"
+	printf '%-44s %8.2f s %9d KB, %d rows\n' "gen | clipsort-zeroshot, $n x $DIM" "$1" "$2" "$(($(wc -l <zs.tsv) - 1))"
 	awk -F'\t' -v OFS='\t' 'NR == 1 { print "key", "path", "cluster", "distance", "class", "confidence", "similarity", "prior", "p_class0", "p_class1"; next }
 		{ c = NR % 2; print $1, $2, c, 0.5, "class" c, 0.8, 0.3, "unchecked", (c ? 0.2 : 0.8), (c ? 0.8 : 0.2) }' zs.tsv >cl.tsv
 	/usr/bin/time -f '%e %M' -o tm3 "$BIN/clipsort-fuse" -z zs.tsv -c cl.tsv >dec.tsv
 	set -- $(tail -1 tm3)
-	printf '  %-42s %8.2f s %9d KB, %d rows\n' "clipsort-fuse $n rows" "$1" "$2" "$(($(wc -l <dec.tsv) - 1))"
+	printf '%-44s %8.2f s %9d KB, %d rows\n' "clipsort-fuse (rule), $n rows" "$1" "$2" "$(($(wc -l <dec.tsv) - 1))"
 	rm -f zs.tsv cl.tsv dec.tsv
 done
