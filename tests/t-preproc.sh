@@ -168,6 +168,10 @@ files["exif6.jpg"] = save("exif6.jpg", Image.fromarray(photo(320, 240)), quality
 files["lossy.webp"] = save("lossy.webp", Image.fromarray(photo(300, 240)), quality=80)
 files["alpha.webp"] = save("alpha.webp", rgba, lossless=True)
 files["rgb.tif"] = save("rgb.tif", Image.fromarray(photo(260, 250)))
+files["pages.tif"] = save("pages.tif", Image.fromarray(photo(250, 260)), save_all=True,
+                          append_images=[Image.fromarray(photo(250, 260)[::-1])])
+files["anim.webp"] = save("anim.webp", Image.fromarray(photo(260, 240)), save_all=True,
+                          append_images=[Image.fromarray(photo(260, 240)[:, ::-1])], quality=85, duration=100)
 files["p.tif"] = save("p.tif", p_img)
 files["bit1.tif"] = save("bit1.tif", Image.fromarray(photo(250, 241, 1) > 128).convert("1"))
 files["cmyk.tif"] = save("cmyk.tif", cmyk)
@@ -218,6 +222,8 @@ cases = [  # name, file, openclip kwargs
     ("webp", "lossy.webp", {}),
     ("webp-alpha", "alpha.webp", {}),
     ("tiff", "rgb.tif", {}),
+    ("tiff-multipage", "pages.tif", {}),
+    ("webp-animated", "anim.webp", {}),
     ("tiff-palette", "p.tif", {}),
     ("tiff-palette-longest-pad-index", "p.tif", dict(mode="longest", fill=4)),
     ("tiff-bilevel", "bit1.tif", {}),
@@ -240,7 +246,7 @@ want = {"l.jpg": "L", "la.png": "LA", "p.png": "P", "bit1.png": "1", "cmyk.jpg":
         "rgb16.png": "RGB", "rgba16.png": "RGBA", "la16.png": "RGBA", "p.tif": "P", "bit1.tif": "1", "cmyk.tif": "CMYK", "la.tif": "LA", "anim.gif": "P", "gray.gif": "L", "alpha.webp": "RGBA"}
 bad = {n: (modes[n], m) for n, m in want.items() if modes[n] != m}
 assert not bad, "generated images have unexpected modes: %r" % bad
-assert Image.open(files["anim.gif"]).n_frames == 2
+assert all(Image.open(files[n]).n_frames == 2 for n in ("anim.gif", "pages.tif", "anim.webp"))
 print("cases:", len(cases))
 PYEOF
 	then
