@@ -329,6 +329,8 @@ int main(int argc, char **argv)
 		user = "desktop";
 	if (strlen(user) > UI_NAME_MAX || strpbrk(user, "\t\n\r\\"))
 		cs_die(CS_EXIT_USAGE, "--user: at most %d bytes, no TAB, newline or backslash", UI_NAME_MAX);
+	if (!gtk_init_check())
+		cs_die(CS_EXIT_IO, "cannot open the display (is DISPLAY or WAYLAND_DISPLAY set?)");
 	ui_img_init(argv[0]);
 	G.core = ui_core_open(&p, argv[0], err, sizeof err);
 	if (!G.core)

@@ -75,6 +75,11 @@ xsession() { # TRACE SHOT ACTIONS ARGS...
 }
 nlines() { [ -f "$D/labels.tsv" ] && echo $(($(wc -l <"$D/labels.tsv") - 1)) || echo 0; }
 
+run env -u DISPLAY -u WAYLAND_DISPLAY "$G" --cache "$D/cache.emb" --labels "$D/labels.tsv" --classes "$D/classes.tsv"
+expect "no display: clear message, status 4" 4 - "clipsort-label-gtk: cannot open the display (is DISPLAY or WAYLAND_DISPLAY set?)"
+run env -u DISPLAY "$G" --labels "$D/labels.tsv" --classes "$D/classes.tsv"
+expect_err_grep "missing --cache: usage, status 2" 2 '^usage: clipsort-label-gtk --cache FILE'
+
 # --- 1: keys append the right labels ------------------------------------------------------
 xsession "$TMP/t1" "$OUTDIR/label-gtk.png" "1 2 1 u s f" "$G" --cache "$D/cache.emb" --labels "$D/labels.tsv" \
 	--classes "$D/classes.tsv" --root "$D" "${ZS[@]}" --retrain-every 0 --user gina
