@@ -53,18 +53,18 @@ enum cs_status {
 };
 
 enum cs_dtype {
-	CS_DTYPE_AUTO = 0, /* bf16/f16 where the device runs it fast, else f32 */
+	CS_DTYPE_AUTO = 0, /* f16 on CUDA; f32 on the CPU (exact agreement with OpenCLIP) */
 	CS_DTYPE_F32  = 1,
 	CS_DTYPE_F16  = 2,
-	CS_DTYPE_BF16 = 3
+	CS_DTYPE_BF16 = 3  /* CPU or CUDA; LayerNorm and softmax stay f32 */
 };
 
 typedef struct cs_model cs_model;
 
 typedef struct cs_model_params {
 	const char *device;   /* "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:N" */
-	int dtype;            /* enum cs_dtype; default CS_DTYPE_F32 */
-	int n_threads;        /* CPU threads; <= 0: number of online CPUs */
+	int dtype;            /* enum cs_dtype; default CS_DTYPE_AUTO */
+	int n_threads;        /* CPU threads (process-wide: libtorch's intra-op pool); <= 0: online CPUs */
 	int fused_attention;  /* 1: scaled_dot_product_attention where libtorch has it; 0: explicit softmax(QK^T)V */
 } cs_model_params;
 

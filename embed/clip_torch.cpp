@@ -9,8 +9,8 @@
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/core/InferenceMode.h>
+#include <torch/cuda.h>     // torch::cuda::is_available, device_count (1.13 and 2.x)
 #include <torch/version.h>  // TORCH_VERSION_MAJOR
 #pragma GCC diagnostic pop
 
@@ -395,7 +395,7 @@ void parse_device(const char *dev, at::Device &out, std::string &str)
 {
 	std::string d = dev && *dev ? dev : "auto";
 	if (d == "auto") {
-		if (at::hasCUDA()) {
+		if (torch::cuda::is_available()) {
 			out = at::Device(at::kCUDA, 0);
 			str = "cuda:0";
 		} else {
@@ -418,10 +418,10 @@ void parse_device(const char *dev, at::Device &out, std::string &str)
 				throw Error(CS_EINVAL, "device \"" + d + "\": expected auto, cpu, cuda or cuda:N");
 			idx = std::atoi(rest.c_str() + 1);
 		}
-		if (!at::hasCUDA())
+		if (!torch::cuda::is_available())
 			throw Error(CS_EDEVICE, "device \"" + d + "\": CUDA is not available (no GPU, or libtorch built without CUDA)");
-		if (idx >= static_cast<int>(at::detail::getCUDAHooks().getNumGPUs()))
-			throw Error(CS_EDEVICE, "device \"" + d + "\": only " + std::to_string(at::detail::getCUDAHooks().getNumGPUs()) +
+		if (idx >= static_cast<int>(torch::cuda::device_count()))
+			throw Error(CS_EDEVICE, "device \"" + d + "\": only " + std::to_string(torch::cuda::device_count()) +
 			                            " CUDA device(s)");
 		out = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(idx));
 		str = "cuda:" + std::to_string(idx);
