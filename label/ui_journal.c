@@ -14,12 +14,28 @@
 
 int ui_journal_open(ui_journal *j, const char *path, char *errbuf, size_t errlen)
 {
-	j->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	int created = 1;
+	j->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (j->fd < 0 && errno == EEXIST) {
+		created = 0;
+		j->fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+	}
 	if (j->fd < 0) {
 		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
 		return CS_EXIT_IO;
 	}
 	j->path = xstrdup(path);
+	if (created) {  /* the new name must survive a crash too: fsync its directory */
+		char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+		if (slash)
+			slash[slash == dir] = '\0';
+		int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+		free(dir);
+	}
 	return 0;
 }
 

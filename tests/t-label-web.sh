@@ -202,7 +202,8 @@ want "stats in state" 200 -b "$TMP/ja" "$(U /api/state)"
 [ "$(jget 'j["stats"]["per_class"]["unpackaged"]')" = 0 ] && [ "$(jget 'j["stats"]["items"]')" = 41 ] &&
 	{ [ ${#ZS[@]} = 0 ] || [ "$(jget 'j["stats"]["npredicted"]')" -gt 0 ]; } &&
 	ok "stats: labelled per class, items, zero-shot predictions" || not_ok "stats" "$(head -c 400 "$TMP/body")"
-stop
+kill "$PID"; wait "$PID"; st=$?; PID=
+[ "$st" = 0 ] && ok "SIGTERM: clean shutdown, status 0 (leak-free under ASan)" || not_ok "SIGTERM: clean shutdown" "status $st" "$(tail -20 "$TMP/srv.err")"
 # restart: the seen submission ids come back from the journal
 start --retrain-every 0 || not_ok "restart" "$(cat "$TMP/srv.err")"
 TA=$(login ann "$TMP/ja")
