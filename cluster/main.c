@@ -1,8 +1,6 @@
 /* clipsort-cluster — k-means over image vectors, with a per-cluster class prior
  * (the class whose prompt vector is nearest the centroid) that is checked against
  * labelled images before it is trusted. */
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +13,7 @@
 #include "diag.h"
 #include "emb.h"
 #include "exitcode.h"
+#include "fsutil.h"
 #include "kmeans.h"
 #include "labels.h"
 #include "num.h"
@@ -234,19 +233,20 @@ put_row(const struct prior *pr, const char *key, const char *loc, int c, double 
 	fputc('\n', stdout);
 }
 
-/* The summary: one row per cluster and a row "all", written whole (temp, fsync, rename). */
+/* The summary: one row per cluster and a row "all", written whole (fs_atomic). */
 static void
 write_summary(const char *path, const struct prior *pr, int k, const double *size,
     const double *inertia, const size_t *lab_n, const size_t *lab_agree)
 {
-	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-	FILE *fp = fopen(tmp, "w");
-	char a[32], b[32], c[32], d[32];
+	fs_atomic at;
+	FILE *fp;
+	char a[32], b[32], c[32], d[32], err[512];
 	double tot = 0, tin = 0;
-	int j;
+	int j, rc;
 
-	if (fp == NULL)
-		cs_die(CS_EXIT_IO, "%s:", tmp);
+	if ((rc = fs_atomic_open(&at, path, err, sizeof err)) != 0)
+		cs_die(rc, "%s", err);
+	fp = at.fp;
 	fputs("cluster\tsize\tinertia\tclass\tsimilarity\tconfidence\tlabelled\tagree\taccuracy"
 	    "\tchance\tp_value\tari\tprior\n", fp);
 	for (j = 0; j < k; j++) {
@@ -271,16 +271,8 @@ write_summary(const char *path, const struct prior *pr, int k, const double *siz
 	} else {
 		fprintf(fp, "-\t-\t-\t-\t%s\n", pr->verdict);
 	}
-	if (fflush(fp) != 0 || ferror(fp) || fsync(fileno(fp)) != 0) {
-		fclose(fp);
-		unlink(tmp);
-		cs_die(CS_EXIT_IO, "%s: write error:", tmp);
-	}
-	if (fclose(fp) != 0 || rename(tmp, path) != 0) {
-		unlink(tmp);
-		cs_die(CS_EXIT_IO, "%s:", path);
-	}
-	free(tmp);
+	if ((rc = fs_atomic_commit(&at, err, sizeof err)) != 0)
+		cs_die(rc, "%s", err);
 }
 
 /* Labelled pairs, their per-cluster tallies, for the images known to labels. */
@@ -395,7 +387,7 @@ struct batch {
 };
 
 static size_t
-read_batch(emb_reader *r, struct batch *b, const char *name)
+read_batch(emb_reader *r, struct batch *b)
 {
 	emb_image im;
 	int rc;
@@ -412,7 +404,6 @@ read_batch(emb_reader *r, struct batch *b, const char *name)
 		b->keys[b->n] = xstrdup(im.key);
 		b->locs[b->n] = xstrdup(im.location ? im.location : "");
 	}
-	(void)name;
 	return b->n;
 }
 
@@ -479,7 +470,7 @@ run_minibatch(const struct opts *o, struct prior *pr, labels *l)
 		km_result_release(&res);
 		for (ep = 0; ep < o->epochs; ep++) {
 			r = reopen(o, &st);
-			while (read_batch(r, &b, o->input) > 0)
+			while (read_batch(r, &b) > 0)
 				km_minibatch_step(b.x, b.n, d, centers, k, counts, lw);
 			emb_reader_close(r);
 		}
@@ -487,7 +478,7 @@ run_minibatch(const struct opts *o, struct prior *pr, labels *l)
 	compute_prior(pr, centers, k, d);
 	if (l != NULL && pr->have) {   /* labelled images, before any row is written */
 		r = reopen(o, &st);
-		while (read_batch(r, &b, o->input) > 0) {
+		while (read_batch(r, &b) > 0) {
 			km_assign(b.x, NULL, b.n, d, centers, k, lw, NULL);
 			for (i = 0; i < b.n; i++)
 				lpairs_add(&lp, pr, l, b.keys[i], lw[i]);
@@ -498,7 +489,7 @@ run_minibatch(const struct opts *o, struct prior *pr, labels *l)
 	lpairs_tally(&lp, pr, k);
 	put_header(pr);
 	r = reopen(o, &st);
-	while (read_batch(r, &b, o->input) > 0) {
+	while (read_batch(r, &b) > 0) {
 		km_assign(b.x, NULL, b.n, d, centers, k, lw, dist2);
 		for (i = 0; i < b.n; i++) {
 			size[lw[i]] += 1;

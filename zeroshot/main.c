@@ -102,7 +102,7 @@ put_row(const zs_classes *c, const struct opts *o, int other, const char *key,
 }
 
 static void
-classify(emb_reader *img, const zs_classes *c, const struct opts *o, int other, const char *name)
+classify(emb_reader *img, const zs_classes *c, const struct opts *o, int other)
 {
 	size_t d = c->dim, n = 0, i;
 	float *x = xreallocarray(NULL, (size_t)BLOCK * d, sizeof *x);
@@ -136,7 +136,6 @@ classify(emb_reader *img, const zs_classes *c, const struct opts *o, int other, 
 		if (rc == 0)
 			break;
 	}
-	(void)name;
 	for (i = 0; i < BLOCK; i++)
 		free(locs[i]);
 	free(locs);
@@ -198,7 +197,7 @@ main(int argc, char *argv[])
 			cs_die(CS_EXIT_USAGE, "-R %s: no such class among the prompt vectors", o.other);
 	}
 	put_header(&c);
-	classify(img, &c, &o, other, ipath);
+	classify(img, &c, &o, other);
 	cs_fshut(stdout, "<stdout>");
 	zs_classes_release(&c);
 	if (txt != img)
