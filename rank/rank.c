@@ -8,10 +8,10 @@
 #include "diag.h"
 #include "emb.h"
 #include "exitcode.h"
-#include "fsutil.h"
 #include "kmeans.h"
 #include "labels.h"
 #include "../train/model.h"
+#include "../train/outfile.h"
 #include "../train/predrows.h"
 #include "num.h"
 #include "tsv.h"
@@ -565,11 +565,11 @@ main(int argc, char **argv)
 	put_queue(&t, q, nq);
 
 	if (spath != NULL) {
-		fs_atomic a;
-		if ((rc = fs_atomic_open(&a, spath, err, sizeof err)) != 0)
+		outfile a;
+		if ((rc = outfile_open(&a, spath, err, sizeof err)) != 0)
 			cs_die(rc, "%s", err);
 		summary(a.fp, &t, nq);
-		if ((rc = fs_atomic_commit(&a, err, sizeof err)) != 0)
+		if ((rc = outfile_commit(&a, err, sizeof err)) != 0)
 			cs_die(rc, "%s", err);
 	} else {
 		summary(stderr, &t, nq);

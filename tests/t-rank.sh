@@ -110,6 +110,13 @@ ok = abs(float(s['predicted:c0']) - pred['c0']) < 1e-12 and abs(float(s['predict
 print('ok' if ok else 'bad %r vs pred %r conf %r marg %r' % (s, pred, conf, marg))
 PY
 	check "summary: predicted ratio, confident share and average margin match the predictions" test "$(cat s.txt)" = ok
+	# -o onto something that is not a regular file (a FIFO, /dev/null) writes into
+	# it, never renames a temp file over it
+	mkfifo sum.fifo
+	cat sum.fifo >fifo.out &
+	run $R -n 3 -m d.model -l dl.tsv -o sum.fifo dup.emb
+	wait
+	check "-o onto a FIFO: written through, the FIFO stays a FIFO" test -p sum.fifo -a "$(head -n 1 fifo.out)" = "$(printf 'what\tvalue')"
 	run $R -n 3 -m d.model -l dl.tsv dup.emb
 	check "summary on stderr without -o, stdout only the queue" \
 		test "$(head -n 1 "$TMP/err")" = "$(printf 'what\tvalue')" -a "$(wc -l <"$TMP/out")" = 4

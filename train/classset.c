@@ -53,6 +53,7 @@ classset_read(classset *c, const char *path, char *err, size_t errlen)
 	memset(c, 0, sizeof *c);
 	if (tsv_reader_open(&r, path) != 0) {
 		snprintf(err, errlen, "%s", r.err);
+		tsv_reader_release(&r);
 		return CS_EXIT_IO;
 	}
 	if (tsv_reader_require(&r, need, &idx, 1) != 0) {

@@ -10,8 +10,8 @@
 #include <libsvm/svm.h>
 
 #include "exitcode.h"
-#include "fsutil.h"
 #include "model.h"
+#include "outfile.h"
 #include "tsv.h"
 #include "xalloc.h"
 
@@ -153,13 +153,13 @@ put_d(FILE *fp, const char *k, double v)
 int
 model_save(const cs_model *m, const char *path, char *err, size_t errlen)
 {
-	fs_atomic a;
+	outfile a;
 	FILE *fp;
 	size_t i, j, d = m->stamp.dim;
 	char b[32];
 	int rc;
 
-	if ((rc = fs_atomic_open(&a, path, err, errlen)) != 0)
+	if ((rc = outfile_open(&a, path, err, errlen)) != 0)
 		return rc;
 	fp = a.fp;
 	fprintf(fp, "%s\t%d\n", MODEL_MAGIC, MODEL_VERSION);
@@ -207,7 +207,7 @@ model_save(const cs_model *m, const char *path, char *err, size_t errlen)
 		fputc('\n', fp);
 	}
 	fputs("end\n", fp);
-	return fs_atomic_commit(&a, err, errlen);
+	return outfile_commit(&a, err, errlen);
 }
 
 /* ---- reading ---------------------------------------------------------- */

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "exitcode.h"
 #include "predrows.h"
 #include "xalloc.h"
@@ -23,6 +25,10 @@ predrows_run(const cs_model *m, emb_reader *r, predrows_fn *fn, void *ctx, char 
 		snprintf(err, errlen, "embeddings were made with another model than the classifier: %s", why);
 		return CS_EXIT_DATA;
 	}
+	/* (block x dim) times (dim x classes) is a thin product: one thread does it at
+	 * memory speed, while OpenMP workers only spin against the reader */
+	if (k <= 64)
+		openblas_set_num_threads(1);
 	x = xcalloc(PREDROWS_BLOCK * d, sizeof *x);
 	work = xcalloc(PREDROWS_BLOCK * k, sizeof *work);
 	p = xcalloc(PREDROWS_BLOCK * k, sizeof *p);

@@ -9,9 +9,9 @@
 #include "emb.h"
 #include "exitcode.h"
 #include "fit.h"
-#include "fsutil.h"
 #include "labels.h"
 #include "model.h"
+#include "outfile.h"
 #include "num.h"
 #include "xalloc.h"
 
@@ -295,6 +295,7 @@ main(int argc, char **argv)
 			}
 		}
 		if (rw.n < (size_t)o.min || absent > 0) {
+			free(cnt);
 			cs_die(CS_EXIT_DATA, "cannot train: %zu usable labels (need at least %d)%s%s%s", rw.n, o.min,
 			    absent ? "; no labels for class" : "", absent > 1 ? "es " : absent ? " " : "", why);
 		}
@@ -337,11 +338,11 @@ main(int argc, char **argv)
 		cs_die(rc, "%s", err);
 
 	if (o.report != NULL) {
-		fs_atomic a;
-		if ((rc = fs_atomic_open(&a, o.report, err, sizeof err)) != 0)
+		outfile a;
+		if ((rc = outfile_open(&a, o.report, err, sizeof err)) != 0)
 			cs_die(rc, "%s", err);
 		report(a.fp, &o, &m, &res, &rw);
-		if ((rc = fs_atomic_commit(&a, err, sizeof err)) != 0)
+		if ((rc = outfile_commit(&a, err, sizeof err)) != 0)
 			cs_die(rc, "%s", err);
 	} else if (!o.quiet) {
 		report(stderr, &o, &m, &res, &rw);

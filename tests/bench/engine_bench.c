@@ -225,7 +225,7 @@ static int bench(const char *what, const char *dir, const char *dtype, int batch
 		ENC();
 		iters++;
 		t1 = now();
-	} while (t1 - t0 < secs || iters < 2);
+	} while (t1 - t0 < secs);
 	c1 = cpu_now();
 #undef ENC
 	printf("%s %s batch %d: %.2f per second (%d batches in %.2f s; %.2f per CPU-second)\n", what, dtype, batch,

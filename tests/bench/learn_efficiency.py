@@ -78,8 +78,8 @@ def train(bin_, labels, model, ds, seed):
     return r.returncode in (0, 1)
 
 
-def queue(bin_, args):
-    r = run([bin_ + '/clipsort-rank', '-o', '/dev/null'] + args)
+def queue(bin_, args, summary):
+    r = run([bin_ + '/clipsort-rank', '-o', summary] + args)
     if r.returncode != 0:
         raise SystemExit('rank failed: ' + ' '.join(args) + ': ' + r.stderr)
     return [line.split('\t')[0] for line in r.stdout.splitlines()[1:]]
@@ -95,13 +95,13 @@ def one_run(bin_, ds, strategy, seed, work):
         need = target - n
         common = ['-n', str(need), '-S', str(seed), '-l', labels, ds.pool]
         if strategy == 'random' or (strategy == 'uncertainty' and not have_model):
-            keys = queue(bin_, ['-s', 'random'] + common)
+            keys = queue(bin_, ['-s', 'random'] + common, os.path.join(d, 'summary.tsv'))
         elif strategy == 'uncertainty':
-            keys = queue(bin_, ['-s', 'margin', '-m', model] + common)
+            keys = queue(bin_, ['-s', 'margin', '-m', model] + common, os.path.join(d, 'summary.tsv'))
         elif not have_model:
-            keys = queue(bin_, ['-s', 'cold'] + common)
+            keys = queue(bin_, ['-s', 'cold'] + common, os.path.join(d, 'summary.tsv'))
         else:
-            keys = queue(bin_, ['-s', 'diverse', '-b', str(need), '-m', model] + common)
+            keys = queue(bin_, ['-s', 'diverse', '-b', str(need), '-m', model] + common, os.path.join(d, 'summary.tsv'))
         append(bin_, labels, ds, keys)
         n += len(keys)
         have_model = train(bin_, labels, model, ds, seed)
