@@ -829,8 +829,11 @@ build_cache(const char *out, char **in, int n, int quiet)
 			continue;       /* a stream on stdin is checked when read */
 		}
 		r = open_input(in[i]);
-		if (!emb_stamp_compatible(&st, emb_reader_stamp(r), why, sizeof why))
+		if (!emb_stamp_compatible(&st, emb_reader_stamp(r), why, sizeof why)) {
+			emb_reader_close(r);
+			emb_reader_close(r0);
 			cs_die(CS_EXIT_DATA, "%s: cannot merge with %s: %s", in[i], in[0], why);
+		}
 		total = total < 0 || emb_reader_count(r) < 0 ? -1 : total + emb_reader_count(r);
 		emb_reader_close(r);
 	}
@@ -838,8 +841,10 @@ build_cache(const char *out, char **in, int n, int quiet)
 	progress_init(&pg, "images", total, quiet ? PROGRESS_QUIET : PROGRESS_AUTO);
 	for (i = 0; i < n; i++) {
 		r = i == 0 ? r0 : open_input(in[i]);
-		if (!emb_stamp_compatible(&st, emb_reader_stamp(r), why, sizeof why))
+		if (!emb_stamp_compatible(&st, emb_reader_stamp(r), why, sizeof why)) {
+			emb_reader_close(r);
 			cs_die(CS_EXIT_DATA, "%s: cannot merge with %s: %s", in[i], in[0], why);
+		}
 		if (copy_into(w, r, &ts, &rs, &pg) < 0)
 			die_writer(out, CS_EXIT_IO);
 		emb_reader_close(r);
