@@ -174,6 +174,22 @@ common=$(comm -12 <(tr ' ' '\n' <<<"$A" | sort) <(tr ' ' '\n' <<<"$B" | sort))
 want "ann's next again keeps her images" 200 -b "$TMP/ja" "$(U '/api/next?n=4')"
 [ "$(jget '" ".join(str(i["id"]) for i in j["items"])')" = "$A" ] && ok "a user keeps her leased images" || not_ok "a user keeps her leased images"
 
+# a lease runs out: an image nobody labels is offered to others again
+stop
+start --retrain-every 0 --lease 1 || not_ok "server with --lease 1" "$(cat "$TMP/srv.err")"
+TA=$(login ann "$TMP/ja"); TB=$(login bob "$TMP/jb")
+code -b "$TMP/ja" "$(U '/api/next?n=2')" >/dev/null; LA=$(jget '" ".join(str(i["id"]) for i in j["items"])')
+code -b "$TMP/jb" "$(U '/api/next?n=2')" >/dev/null; LB=$(jget '" ".join(str(i["id"]) for i in j["items"])')
+sleep 2.1
+code -b "$TMP/jb" "$(U '/api/next?n=2')" >/dev/null; LB2=$(jget '" ".join(str(i["id"]) for i in j["items"])')
+# bob keeps his current image first; ann's first image, no longer leased, comes next
+[ "$LA" != "$LB" ] && [ "$LB2" = "${LB%% *} ${LA%% *}" ] && ok "expired lease: ann's image offered to bob ($LB2)" || not_ok "expired lease" "ann $LA, bob $LB then $LB2"
+stop
+start --retrain-every 0 --timeout 2 "${ZS[@]}" || not_ok "server restarts" "$(cat "$TMP/srv.err")"
+TA=$(login ann "$TMP/ja"); TB=$(login bob "$TMP/jb")
+code -b "$TMP/jb" "$(U '/api/next?n=4')" >/dev/null
+code -b "$TMP/ja" "$(U '/api/next?n=4')" >/dev/null; A=$(jget '" ".join(str(i["id"]) for i in j["items"])')
+
 # labels: durable, idempotent
 a1=${A%% *}
 c=$(post "$TMP/ja" "$TA" /api/label "{\"id\":$a1,\"class\":\"unpackaged\",\"sub\":\"sub-000000001\"}")

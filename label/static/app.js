@@ -148,46 +148,58 @@ async function loadNext() {
   renderHistory(j.history);
 }
 
-async function act(fn) {
-  if (S.busy) return;
-  S.busy = true;
-  try {
-    await fn();
-    status('');
-  } catch (e) {
-    status(e.message, true);
-  } finally {
-    S.busy = false;
-  }
+// Actions run one after the other, in the order of the keys pressed; each one reads
+// the image on screen when its turn comes.
+S.chain = Promise.resolve();
+function act(fn) {
+  S.chain = S.chain.then(async () => {
+    S.busy = true;
+    try {
+      await fn();
+      status('');
+    } catch (e) {
+      status(e.message, true);
+    } finally {
+      S.busy = false;
+    }
+  });
+  return S.chain;
 }
 
 function labelCurrent(cls) {
-  const it = S.items[0];
-  if (!it) return;
   act(async () => {
+    const it = S.items[0];
+    if (!it) return;
     await post('/api/label', { id: it.id, class: cls });
-    status('labelled ' + cls);
     await loadNext();
+    status('labelled ' + cls);
   });
 }
 
 function skipCurrent() {
-  const it = S.items[0];
-  if (!it) return;
-  act(async () => { await post('/api/skip', { id: it.id }); await loadNext(); });
+  act(async () => {
+    const it = S.items[0];
+    if (!it) return;
+    await post('/api/skip', { id: it.id });
+    await loadNext();
+  });
 }
 
 function flagCurrent() {
-  const it = S.items[0];
-  if (!it) return;
-  act(async () => { await post('/api/flag', { id: it.id }); status('flagged'); await loadNext(); });
+  act(async () => {
+    const it = S.items[0];
+    if (!it) return;
+    await post('/api/flag', { id: it.id });
+    await loadNext();
+    status('flagged');
+  });
 }
 
 function undo() {
   act(async () => {
     const j = await post('/api/undo', {});
-    status(j.nothing ? 'nothing to undo' : 'undone');
     await loadNext();
+    status(j.nothing ? 'nothing to undo' : 'undone');
   });
 }
 
@@ -234,11 +246,11 @@ function renderSel() {
 }
 
 function correct(cls) {
-  const it = S.review[S.sel];
+  const sel = S.sel, it = S.review[sel];
   if (!it) return;
   act(async () => {
     await post('/api/label', { id: it.id, class: cls });
-    const tile = $('review-grid').children[S.sel];
+    const tile = $('review-grid').children[sel];
     tile.classList.add('corrected');
     tile.querySelector('.cap').textContent = 'labelled ' + cls + ' — ' + it.path;
     status('corrected to ' + cls);

@@ -46,12 +46,17 @@ async function until(what, fn, timeout = 10000) {
   const cspErrors = [];
   page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspErrors.push(m.text()); });
   page.on('pageerror', (e) => fail('no page errors', e.message));
+  const imgRequests = [];
+  page.on('request', (r) => { const m = /\/img\/(\d+)$/.exec(r.url()); if (m) imgRequests.push(m[1]); });
   try {
     await page.goto(BASE);
     await page.fill('#login-name', 'ann');
     await page.press('#login-name', 'Enter');
     await page.waitForSelector('#img[data-id]', { state: 'attached' });
     check('logged in, name shown', (await page.textContent('#user')) === 'ann');
+    await until('prefetch', async () => new Set(imgRequests).size >= 3, 5000).then(
+      () => ok('next images prefetched (' + new Set(imgRequests).size + ' fetched, 1 shown)'),
+      (e) => fail('next images prefetched', e.message + ': ' + imgRequests.join(',')));
 
     // the hostile file name is shown as text, never as markup
     const p0 = await page.textContent('#path');
@@ -100,6 +105,19 @@ async function until(what, fn, timeout = 10000) {
     // undo stays possible for earlier decisions: the history lists the last ones
     check('history lists the last decisions', (await page.$$('#history li')).length === 10);
 
+    // an earlier decision stays editable: open it from the history and relabel it
+    const hist = await page.$$('#history li');
+    const third = await hist[2].textContent();     // newest first: done[9]
+    await hist[2].click();
+    await until('reopened', async () => (await page.getAttribute('#img', 'data-id')) === done[9].id);
+    const other = done[9].cls === 'packaged' ? 'unpackaged' : 'packaged';
+    const nBefore = labelLines().length;
+    await page.keyboard.press(keyOf[other]);
+    await until('relabelled', async () => labelLines().length > nBefore);
+    const rl = labelLines().slice(-1)[0];
+    check('history entry reopened and relabelled', rl[2] === done[9].p && rl[3] === other, third + ' -> ' + rl.join(' '));
+    await until('moved on', async () => (await page.getAttribute('#img', 'data-id')) !== done[9].id);
+
     // the retrain after 10 labels shows up without a reload
     await until('retrain', async () => Number(await page.getAttribute('#model', 'data-retrains')) >= 2, 20000).then(() => ok('retrain after 10 labels shown'),
       (e) => fail('retrain after 10 labels shown', e.message));
@@ -120,6 +138,18 @@ async function until(what, fn, timeout = 10000) {
     await page.keyboard.press('f');
     await until('next image', async () => (await page.getAttribute('#img', 'data-id')) !== fid);
     ok('flag advances');
+
+    // fast typing: keys pressed before the answers come are all applied, in order,
+    // each to its own image
+    const nFast = labelLines().length;
+    await page.keyboard.press('1');
+    await page.keyboard.press('2');
+    await page.keyboard.press('1');
+    await until('three fast labels', async () => labelLines().length >= nFast + 3);
+    const fast = labelLines().slice(nFast);
+    check('fast typing: 3 keys, 3 images, 3 labels in order', fast.length === 3 &&
+      new Set(fast.map((f) => f[1])).size === 3 && fast.map((f) => f[3]).join() === 'packaged,unpackaged,packaged',
+      fast.map((f) => f.join(' ')).join(' | '));
 
     // review mode: lowest confidence first, a key corrects the selected tile
     await page.keyboard.press('r');
