@@ -104,6 +104,19 @@ h5_detail(char *buf, size_t len)
 	return buf;
 }
 
+/* File access: HDF5's own file locks are off.  A cache is never modified in place
+ * (writers build a private PATH.tmp.PID and rename it, serialised by fs_lock), and
+ * those locks fail on file systems without flock (NFS, Lustre: the cluster case). */
+static hid_t
+file_access(void)
+{
+	hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+
+	H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+	H5Pset_file_locking(fapl, 0, 1);
+	return fapl;
+}
+
 static hid_t
 key_type(void)
 {
@@ -414,8 +427,7 @@ emb_cache_open(emb_reader *r, const char *path)
 	c->file = c->ikey = c->ivec = c->lkey = c->lpath = c->lsize = c->lmtime = -1;
 	c->ktype = key_type();
 	c->stype = vstr_type();
-	fapl = H5Pcreate(H5P_FILE_ACCESS);
-	H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+	fapl = file_access();
 	c->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
 	if (c->file < 0)
 		h5_save();
@@ -937,8 +949,7 @@ emb_cache_writer_open(const char *path, const emb_stamp *stamp, char *errbuf, si
 		writer_free(w);
 		return NULL;
 	}
-	fapl = H5Pcreate(H5P_FILE_ACCESS);
-	H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+	fapl = file_access();
 	w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
 	if (w->file < 0)
 		h5_save();
