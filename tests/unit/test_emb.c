@@ -223,6 +223,43 @@ test_detect(void)
 	CHECK(r == NULL && strstr(err, "empty: empty input"), "empty: %s", err);
 	r = emb_reader_open(tpath("missing"), err, sizeof err);
 	CHECK(r == NULL && strstr(err, "missing: No such file"), "missing: %s", err);
+	/* errno tells I/O errors from invalid data */
+	r = emb_reader_open(tmpdir, err, sizeof err);
+	CHECK(r == NULL && errno == EISDIR && strstr(err, "read error: Is a directory"), "a directory: %s", err);
+	r = emb_reader_open(tpath("junk"), err, sizeof err);
+	CHECK(r == NULL && errno == EILSEQ, "invalid data: EILSEQ");
+	/* an open stream (memory) reads like a file; an HDF5 signature there is refused */
+	{
+		FILE *fp2;
+		char *buf;
+		long len;
+		emb_image img;
+		int n = 0, rc;
+
+		write_stream(tpath("m.emb"), 4);
+		fp2 = fopen(tpath("m.emb"), "rb");
+		fseek(fp2, 0, SEEK_END);
+		len = ftell(fp2);
+		rewind(fp2);
+		buf = malloc((size_t)len);
+		CHECK(fread(buf, 1, (size_t)len, fp2) == (size_t)len, "read m.emb");
+		fclose(fp2);
+		fp2 = fmemopen(buf, (size_t)len, "rb");
+		r = emb_reader_open_fp(fp2, "mem", err, sizeof err);
+		CHECK(r != NULL, "open_fp: %s", err);
+		while (r != NULL && (rc = emb_reader_next(r, &img)) == 1)
+			n++;
+		CHECK(n == 4, "open_fp reads 4 images");
+		emb_reader_close(r);
+		fclose(fp2);
+		memcpy(buf, "\x89HDF\r\n\x1a\n", 8);
+		fp2 = fmemopen(buf, (size_t)len, "rb");
+		r = emb_reader_open_fp(fp2, "mem", err, sizeof err);
+		CHECK(r == NULL && strcmp(err, "mem: an HDF5 cache cannot be read from a pipe or an open stream; "
+		    "name the file instead") == 0, "open_fp of a cache: %s", err);
+		fclose(fp2);
+		free(buf);
+	}
 	/* version 2 */
 	fp = fopen(tpath("v2"), "wb");
 	fwrite("CLIPSEMB\x02\0\0\0", 1, 12, fp);
