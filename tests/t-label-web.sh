@@ -176,11 +176,11 @@ want "ann's next again keeps her images" 200 -b "$TMP/ja" "$(U '/api/next?n=4')"
 
 # a lease runs out: an image nobody labels is offered to others again
 stop
-start --retrain-every 0 --lease 1 || not_ok "server with --lease 1" "$(cat "$TMP/srv.err")"
+start --retrain-every 0 --lease 2 || not_ok "server with --lease 2" "$(cat "$TMP/srv.err")"
 TA=$(login ann "$TMP/ja"); TB=$(login bob "$TMP/jb")
 code -b "$TMP/ja" "$(U '/api/next?n=2')" >/dev/null; LA=$(jget '" ".join(str(i["id"]) for i in j["items"])')
 code -b "$TMP/jb" "$(U '/api/next?n=2')" >/dev/null; LB=$(jget '" ".join(str(i["id"]) for i in j["items"])')
-sleep 2.1
+sleep 3.1
 code -b "$TMP/jb" "$(U '/api/next?n=2')" >/dev/null; LB2=$(jget '" ".join(str(i["id"]) for i in j["items"])')
 # bob keeps his current image first; ann's first image, no longer leased, comes next
 [ "$LA" != "$LB" ] && [ "$LB2" = "${LB%% *} ${LA%% *}" ] && ok "expired lease: ann's image offered to bob ($LB2)" || not_ok "expired lease" "ann $LA, bob $LB then $LB2"
