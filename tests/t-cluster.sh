@@ -160,7 +160,20 @@ t_edges() {
 	expect_err_grep "summary cannot be written" 4 'nonexistent'
 }
 
+t_cache() {
+	if [ ! -x "$BIN/clipsort-cache" ]; then skip "HDF5 cache" "clipsort-cache not built"; return; fi
+	$GEN -n 400 -d 16 -C 3 -s 6 >s.emb
+	"$BIN/clipsort-cache" convert -o s.h5 s.emb 2>/dev/null
+	run "$CL" -k 3 s.emb; cp "$TMP/out" s.out
+	run "$CL" -k 3 s.h5
+	expect "HDF5 cache = stream" 0 s.out
+	run "$CL" -k 3 -b 50 s.emb; cp "$TMP/out" m.out
+	run "$CL" -k 3 -b 50 s.h5
+	expect "mini-batch: HDF5 cache = stream" 0 m.out
+}
+
 t_three
+t_cache
 t_deterministic
 t_sklearn
 t_background

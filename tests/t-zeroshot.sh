@@ -219,7 +219,21 @@ t_output_error() {
 	fi
 }
 
+t_cache() {   # an HDF5 cache (clipsort-cache convert) reads like the stream
+	if [ ! -x "$BIN/clipsort-cache" ]; then skip "HDF5 cache" "clipsort-cache not built"; return; fi
+	$GEN -n 300 -d 16 -C 3 -P 2 -s 8 >s.emb
+	"$BIN/clipsort-cache" convert -o s.h5 s.emb 2>/dev/null
+	run "$ZS" s.emb; cp "$TMP/out" s.out
+	run "$ZS" s.h5
+	expect "HDF5 cache = stream (keys already in order)" 0 s.out
+	$GEN -n 0 -d 16 -C 3 -P 2 -s 8 -T >t.emb; "$BIN/clipsort-cache" convert -o t.h5 t.emb 2>/dev/null
+	$GEN -n 300 -d 16 -C 3 -P 2 -s 8 -I >i.emb
+	run "$ZS" -t t.h5 i.emb
+	expect "prompts from a cache, images from a stream" 0 s.out
+}
+
 t_fixture
+t_cache
 t_ensemble
 t_stdin_and_texts
 t_other_minprob

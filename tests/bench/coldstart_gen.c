@@ -164,17 +164,17 @@ main(int argc, char *argv[])
 		bg[j] = (float)gauss();
 	unit(bg, (size_t)d);
 	w = emb_stream_writer_open(stdout, &st);
-	if (texts)
-		for (j = 0; j < C; j++)
-			for (i = 0; i < P; i++) {
-				char name[32], prompt[96];
-				for (e = 0; e < d; e++)
-					v[e] = (float)(cls[j * d + e] + 0.2 * gauss() / sqrt((double)d));
-				unit(v, (size_t)d);
-				snprintf(name, sizeof name, "class%ld", j);
-				snprintf(prompt, sizeof prompt, "a photo of class %ld, variant %ld", j, i);
+	for (j = 0; j < C; j++)   /* drawn even with -I, so -I and -T data match a full run */
+		for (i = 0; i < P; i++) {
+			char name[32], prompt[96];
+			for (e = 0; e < d; e++)
+				v[e] = (float)(cls[j * d + e] + 0.2 * gauss() / sqrt((double)d));
+			unit(v, (size_t)d);
+			snprintf(name, sizeof name, "class%ld", j);
+			snprintf(prompt, sizeof prompt, "a photo of class %ld, variant %ld", j, i);
+			if (texts)
 				emb_stream_write_text(w, name, prompt, v);
-			}
+		}
 	if (labfile && (lf = fopen(labfile, "w")) == NULL)
 		cs_die(CS_EXIT_IO, "%s:", labfile);
 	if (rawfile && (raw = fopen(rawfile, "wb")) == NULL)
