@@ -52,8 +52,8 @@ now(void)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: %s [-k clusters] [-r restarts] [-s seed] [-i max-iter] "
-	    "[-v] [-b batch [-e epochs]] [-t texts] [-l labels] [-S summary] [images]\n", diag_prog());
+	fprintf(stderr, "usage: %s [-v] [-k clusters] [-r restarts] [-s seed] [-i max-iter] "
+	    "[-b batch [-e epochs]] [-t texts] [-l labels] [-S summary] [images]\n", diag_prog());
 	exit(CS_EXIT_USAGE);
 }
 
@@ -177,6 +177,12 @@ judge(struct prior *pr, const struct opts *o, const int *cl, const int *lab, siz
 	int j;
 
 	if (!pr->have || o->labels == NULL) {
+		pr->verdict = "unchecked";
+		free(pri);
+		return;
+	}
+	if (m == 0) {
+		cs_warn("%s: no labelled image among the inputs: the cluster prior stays unchecked", o->labels);
 		pr->verdict = "unchecked";
 		free(pri);
 		return;

@@ -153,6 +153,10 @@ t_edges() {
 	head -c 100 three.emb >t.emb
 	run "$CL" t.emb
 	expect_err_grep "truncated input" 3 't.emb'
+	printf 'time\tkey\tpath\tclass\tlabeller\n2026-12-04T21:00:00Z\tnokey\tx.jpg\tclass0\tann\n' >other.tsv
+	run "$CL" -l other.tsv three.emb
+	expect_err_grep "labels of other images: unchecked, said so" 0 'no labelled image among the inputs'
+	check "labels of other images: rows unchecked" test "$(col "$TMP/out" prior | sort -u)" = unchecked
 	printf 'time\tkey\tpath\tclass\tlabeller\nbad line\n' >badlab.tsv
 	run "$CL" -l badlab.tsv three.emb
 	expect_err_grep "malformed labels line: warned" 0 'badlab.tsv:2'
