@@ -301,7 +301,8 @@ tsv_put_row(FILE *fp, const char *const *fields, size_t n)
 /* ---- shortest round-trip numbers ----
  * The output is exactly what printf("%.*g", p, v) prints for the smallest p in
  * 15..17 (floats: 6..9) whose result reads back as v.
- * Doubles: one "%.16e" gives the 17 correctly rounded digits; the 15- and 16-digit
+ * Doubles of everyday size: exact 128-bit integer arithmetic (fmt_double_exact).
+ * Other doubles: one "%.16e" gives the 17 correctly rounded digits; the 15- and 16-digit
  * candidates are rounded from them (exact unless the dropped digits are exactly
  * "5"/"50", then snprintf decides) and checked with strtod.
  * Floats: the digits come from double arithmetic with exact powers of ten (one
@@ -390,6 +391,75 @@ round_digits(const char *d17, int p, int x17, unsigned long long *m, int *x)
 	return 1;
 }
 
+/* Exact fast path for doubles of everyday size (about 1.5e-5 .. 9e15): with
+ * v = M * 2^E, the p-digit decimal and the round-trip test are done in 128-bit
+ * integers, ties to even as printf and strtod do.  1 = done, 0 = not in range. */
+typedef unsigned __int128 u128;
+
+#define E19 ((u128)10000000000000000000ull)
+static const u128 p10[23] = {
+	1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+	100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+	10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+	100000000000000000ull, 1000000000000000000ull, E19, E19 * 10, E19 * 100, E19 * 1000,
+};
+
+static int
+fmt_double_exact(char buf[32], double v)
+{
+	uint64_t u, M;
+	int be, sh, p, e10, k, tries, x;
+	u128 num, q, rem, half, C, V, H, Hlo;
+
+	memcpy(&u, &v, sizeof u);
+	be = (int)((u >> 52) & 0x7ff);
+	if (be == 0 || be == 0x7ff)
+		return 0;
+	M = (u & ((1ull << 52) - 1)) | (1ull << 52);
+	sh = 1075 - be;                 /* v = M / 2^sh */
+	if (sh < 1 || sh > 68)
+		return 0;
+	e10 = (int)floor(log10(fabs(v)));
+	for (p = 15; p <= 17; p++) {
+		for (tries = 0; ; tries++) {
+			k = p - 1 - e10;        /* scale by 10^k, k >= 0 */
+			if (tries == 3 || k < 0 || k > 21)
+				return 0;
+			num = (u128)M * p10[k];
+			q = num >> sh;
+			if (q < p10[p - 1])
+				e10--;
+			else if (q >= p10[p])
+				e10++;
+			else
+				break;
+		}
+		rem = num & (((u128)1 << sh) - 1);
+		half = (u128)1 << (sh - 1);
+		if (rem > half || (rem == half && (q & 1)))
+			q++;
+		x = e10;
+		if (q == p10[p]) {
+			q /= 10;
+			x++;
+			k--;
+		}
+		/* q / 10^k reads back as v iff it is inside v's rounding interval:
+		 * compare q * 2^(sh+2) with (4M +- 2 or 1) * 10^k */
+		if (k < 0)
+			return 0;
+		C = q << (sh + 2);
+		V = (u128)M * 4 * p10[k];
+		H = 2 * p10[k];
+		Hlo = (M == 1ull << 52 && be > 1) ? p10[k] : H;
+		if ((C > V - Hlo && C < V + H) || ((C == V - Hlo || C == V + H) && (M & 1) == 0)) {
+			put_g(buf, v < 0, (unsigned long long)q, p, x);
+			return 1;
+		}
+	}
+	return 0;                       /* unreachable: 17 digits always round-trip */
+}
+
 void
 tsv_fmt_double(char buf[32], double v)
 {
@@ -405,6 +475,8 @@ tsv_fmt_double(char buf[32], double v)
 		strcpy(buf, signbit(v) ? "-0" : "0");
 		return;
 	}
+	if (fmt_double_exact(buf, v))
+		return;
 	/* "-d.dddddddddddddddde+XX" */
 	snprintf(e, sizeof e, "%.16e", fabs(v));
 	d17[0] = e[0];

@@ -284,12 +284,14 @@ test_fmt(void)
 	}
 	/* values in everyday ranges (the fast paths) print exactly as the %.Ng reference */
 	{
-		int diff = 0, difff = 0;
+		int diff = 0, difff = 0, e, pr;
 
 		for (i = 0; i < 300000; i++) {
 			double u = (double)(next64() >> 11) / 9007199254740992.0;
-			int e = (int)(next64() % 40) - 20, pr;
-			double d = (u * 2 - 1) * pow(10, e);
+			double d;
+
+			e = (int)(next64() % 40) - 20;
+			d = (u * 2 - 1) * pow(10, e);
 			float f;
 
 			if (i % 5 == 0)
@@ -317,6 +319,31 @@ test_fmt(void)
 			tsv_fmt_float(b, f);
 			if (strcmp(b, c) != 0)
 				difff++;
+		}
+		/* powers of two and their neighbours (the uneven rounding interval), short decimals */
+		for (e = -40; e <= 60; e++) {
+			double t = ldexp(1, e), vs[4];
+			int j;
+
+			vs[0] = t, vs[1] = nextafter(t, 0), vs[2] = nextafter(t, INFINITY), vs[3] = -t / 3;
+			for (j = 0; j < 4; j++) {
+				for (pr = 15; pr < 17; pr++) {
+					snprintf(c, sizeof c, "%.*g", pr, vs[j]);
+					if (strtod(c, NULL) == vs[j])
+						break;
+				}
+				if (pr == 17)
+					snprintf(c, sizeof c, "%.17g", vs[j]);
+				tsv_fmt_double(b, vs[j]);
+				if (strcmp(b, c) != 0)
+					diff++;
+			}
+		}
+		for (i = 1; i < 20000; i++) {
+			tsv_fmt_double(b, i / 1000.0);
+			snprintf(c, sizeof c, "%.15g", i / 1000.0);
+			if (strcmp(b, c) != 0)
+				diff++;
 		}
 		CHECK(diff == 0, "%d doubles differ from the %%.Ng reference", diff);
 		CHECK(difff == 0, "%d floats differ from the %%.Ng reference", difff);
