@@ -469,7 +469,7 @@ void load_model(cs_model *m, const char *dir, const cs_model_params *p)
 	m->name = basename_of(dir);
 	m->fused = p->fused_attention != 0;
 	if (access(dir, F_OK) != 0)
-		throw Error(CS_EMODEL_MISSING, std::string(dir) + ": model directory not found (see clipsort-fetch-model(1))");
+		throw Error(CS_EMODEL_MISSING, std::string(dir) + ": model directory not found (see clipsort-models(7))");
 	std::string cfgpath = std::string(dir) + "/open_clip_config.json";
 	if ((rc = clipcfg_load(cfgpath.c_str(), &m->cfg, err, sizeof err)) != 0)
 		throw Error(rc, err);

@@ -17,7 +17,7 @@ UNIT_LIBS_test_engine_parse = $(JANSSON_LIBS) $(CRYPTO_LIBS)
 
 # the libtorch shim: not in the sanitizer build
 ifeq ($(SAN),)
-UNIT_TESTS += $(O)/tests/test_engine
+UNIT_TESTS += $(O)/tests/test_engine $(O)/tests/engine_bench
 $(O)/tests/test_engine: $(ENGINE_OBJS)
 UNIT_LIBS_test_engine = $(ENGINE_LIBS)
 endif
