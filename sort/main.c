@@ -382,8 +382,8 @@ main(int argc, char *argv[])
 	double minconf = 0;
 	struct ent *v;
 	size_t n, i;
-	int ch, lockfd = -1, dry = 0, rc;
-	char err[512], *lockpath;
+	int ch, dry = 0, rc;
+	char err[512];
 	fs_atomic man;
 
 	diag_init(argv[0]);
@@ -408,12 +408,8 @@ main(int argc, char *argv[])
 	v = read_decisions(argv[optind], minconf, &n);
 	if ((rc = out_open(&c.out, argv[optind + 1], dry, err, sizeof err)) != 0)
 		cs_die(rc, "%s", err);
-	if (!dry) {
-		lockpath = xasprintf("%s/.clipsort-sort", argv[optind + 1]);
-		if ((rc = fs_lock(lockpath, &lockfd, err, sizeof err)) != 0)
-			cs_die(rc, "%s", err);
-		free(lockpath);
-	}
+	if (!dry && (rc = out_lock(&c.out, err, sizeof err)) != 0)
+		cs_die(rc, "%s", err);
 	if (dry) {
 		c.man = stdout;
 	} else if (manpath) {
@@ -439,7 +435,6 @@ main(int argc, char *argv[])
 		cs_fshut(stdout, "<stdout>");
 	else if (manpath && (rc = fs_atomic_commit(&man, err, sizeof err)) != 0)
 		cs_die(rc, "%s", err);
-	fs_unlock(lockfd);
 	for (i = 0; i < n; i++) {
 		free(v[i].key);
 		free(v[i].loc);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@ out_open(out_tree *t, const char *path, int dry, char *err, size_t errlen)
 	t->path = path;
 	t->dry = dry;
 	t->fd = -1;
+	t->lockfd = -1;
 	rowmap_init(&t->dirs);
 	rowmap_init(&t->claimed);
 	if (!dry && mkdir(path, 0777) != 0 && errno != EEXIST) {
@@ -39,6 +41,32 @@ out_open(out_tree *t, const char *path, int dry, char *err, size_t errlen)
 	if (t->fd < 0 && !(dry && errno == ENOENT)) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return CS_EXIT_IO;
+	}
+	return 0;
+}
+
+int
+out_lock(out_tree *t, char *err, size_t errlen)
+{
+	char pid[32];
+	int n;
+
+	t->lockfd = openat(t->fd, ".clipsort-sort.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (t->lockfd < 0) {
+		snprintf(err, errlen, "%s/.clipsort-sort.lock: %s", t->path,
+		    errno == ELOOP ? "a symbolic link (not followed)" : strerror(errno));
+		return CS_EXIT_IO;
+	}
+	if (flock(t->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		int busy = errno == EWOULDBLOCK;
+		snprintf(err, errlen, "%s: %s", t->path, busy ? "locked by another clipsort-sort" : strerror(errno));
+		close(t->lockfd);
+		t->lockfd = -1;
+		return busy ? CS_EXIT_BUSY : CS_EXIT_IO;
+	}
+	n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(t->lockfd, 0) != 0 || write(t->lockfd, pid, (size_t)n) != n) {
+		/* the pid is informational only */
 	}
 	return 0;
 }
@@ -74,6 +102,8 @@ out_close(out_tree *t, char *err, size_t errlen)
 		}
 		close(t->fd);
 	}
+	if (t->lockfd >= 0)
+		close(t->lockfd);
 	rowmap_release(&t->dirs);
 	rowmap_release(&t->claimed);
 	return rc;

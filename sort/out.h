@@ -22,6 +22,7 @@ typedef struct out_tree {
 	const char *path;    /* OUT as given */
 	int fd;              /* -1 in a dry run when OUT does not exist yet */
 	int dry;
+	int lockfd;          /* -1: not locked */
 	rowmap dirs;         /* dir name -> struct out_dir */
 	rowmap claimed;      /* "dir/name" -> content hash, names given out by this run */
 	unsigned long seq;
@@ -31,6 +32,9 @@ enum out_result { OUT_PLACED, OUT_EXISTS, OUT_FAILED };
 
 /* 0 ok, else a CS_EXIT_* status with err set. */
 int out_open(out_tree *t, const char *path, int dry, char *err, size_t errlen);
+/* Take OUT/.clipsort-sort.lock (flock, not following a symbolic link): 0,
+ * CS_EXIT_BUSY when another run holds it, else CS_EXIT_IO.  Released by out_close. */
+int out_lock(out_tree *t, char *err, size_t errlen);
 /* fsync every directory written to; 0 ok, else CS_EXIT_IO. */
 int out_close(out_tree *t, char *err, size_t errlen);
 

@@ -220,6 +220,12 @@ t_lock() {
 	else
 		skip "lock" "flock(1) absent"
 	fi
+	rm -f OUT/.clipsort-sort.lock
+	printf 'precious' >precious
+	ln -s "$TMP/precious" OUT/.clipsort-sort.lock
+	run "$SO" d.tsv OUT
+	expect_err_grep "symlinked lock file: refused" 4 'symbolic link \(not followed\)'
+	check "symlinked lock file: its target untouched" test "$(cat precious)" = precious
 }
 
 t_crash() {   # kill -9 in the middle: no partial file; a re-run completes everything once
