@@ -58,7 +58,8 @@ $(O)/%.o: %.cpp
 
 $(O)/tests/%: tests/unit/%.c $(LIBCOMMON)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) $(filter %.c %.o %.a,$^) $(COMMON_LIBS) $(UNIT_LIBS_$*) -o $@
+	$(if $(V),,@echo "  TEST    $@")
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) $(filter %.c %.o %.a,$^) $(COMMON_LIBS) $(UNIT_LIBS_$*) -o $@
 
 $(LIBCOMMON): $(COMMON_OBJS)
 	@mkdir -p $(@D)
