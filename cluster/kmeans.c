@@ -111,7 +111,8 @@ dist_block(const float *x, const float *xx, size_t n, size_t d, const float *y, 
 }
 
 void
-km_plusplus(const float *x, const float *xx, size_t n, size_t d, int k, km_rng *rng, float *centers)
+km_plusplus(const float *x, const float *xx, size_t n, size_t d, int k, km_rng *rng, float *centers,
+    int *labels, float *mind)
 {
 	int trials = 2 + (int)floor(log((double)k)), c, t;
 	double *cum = xreallocarray(NULL, n, sizeof *cum), pot = 0;
@@ -133,6 +134,8 @@ km_plusplus(const float *x, const float *xx, size_t n, size_t d, int k, km_rng *
 	}
 	for (i = 0; i < n; i++)
 		pot += closest[i];
+	if (labels)
+		memset(labels, 0, n * sizeof *labels);
 	for (c = 1; c < k; c++) {
 		int best = 0;
 
@@ -172,11 +175,16 @@ km_plusplus(const float *x, const float *xx, size_t n, size_t d, int k, km_rng *
 		}
 		for (i = 0; i < n; i++) {
 			float v = dist[i * (size_t)trials + (size_t)best];
-			if (v < closest[i])
+			if (v < closest[i]) {
 				closest[i] = v;
+				if (labels)
+					labels[i] = c;
+			}
 		}
 		memcpy(centers + (size_t)c * d, x + idx[best] * d, d * sizeof *centers);
 	}
+	if (mind)
+		memcpy(mind, closest, n * sizeof *mind);
 	free(idx);
 	free(tpot);
 	free(dist);
@@ -260,6 +268,43 @@ estep(const float *x, const float *xx, size_t n, size_t d, const float *centers,
 	return changed;
 }
 
+/* The M-step sums of given labels (the first Lloyd step after k-means++, whose
+ * distance passes already assigned every row to its nearest seed). */
+static void
+accumulate(const float *x, size_t n, size_t d, int k, const int *labels, double *sums, double *counts)
+{
+	long b;
+
+#pragma omp parallel if (KM_PAR(n, d))
+	{
+		double *ls = xcalloc((size_t)k * d, sizeof *ls), *lc = xcalloc((size_t)k, sizeof *lc);
+
+#pragma omp for schedule(static)
+		for (b = 0; b < (long)n; b += KM_BLOCK) {
+			size_t m = n - (size_t)b < KM_BLOCK ? n - (size_t)b : KM_BLOCK, i, e;
+
+			for (i = 0; i < m; i++) {
+				size_t row = (size_t)b + i;
+				double *sj = ls + (size_t)labels[row] * d;
+				const float *r = x + row * d;
+				for (e = 0; e < d; e++)
+					sj[e] += r[e];
+				lc[labels[row]] += 1;
+			}
+		}
+#pragma omp critical
+		{
+			size_t e;
+			for (e = 0; e < (size_t)k * d; e++)
+				sums[e] += ls[e];
+			for (e = 0; e < (size_t)k; e++)
+				counts[e] += lc[e];
+		}
+		free(lc);
+		free(ls);
+	}
+}
+
 /* Empty clusters take the rows farthest from their centres (as scikit-learn). */
 static void
 relocate_empty(const float *x, size_t n, size_t d, int k, const int *labels, const float *mind,
@@ -298,27 +343,46 @@ relocate_empty(const float *x, size_t n, size_t d, int k, const int *labels, con
 static double
 mean_variance(const float *x, size_t n, size_t d)
 {
-	double *m = xcalloc(d, sizeof *m), *v = xcalloc(d, sizeof *v), tot = 0;
-	size_t i, e;
+	double *m = xcalloc(d, sizeof *m), *q = xcalloc(d, sizeof *q), tot = 0;
+	size_t e;
+	long b;
 
-	for (i = 0; i < n; i++)
-		for (e = 0; e < d; e++)
-			m[e] += x[i * d + e];
-	for (e = 0; e < d; e++)
-		m[e] /= (double)n;
-	for (i = 0; i < n; i++)
-		for (e = 0; e < d; e++) {
-			double t = x[i * d + e] - m[e];
-			v[e] += t * t;
+#pragma omp parallel if (KM_PAR(n, d))
+	{
+		double *lm = xcalloc(d, sizeof *lm), *lq = xcalloc(d, sizeof *lq);
+
+#pragma omp for schedule(static)
+		for (b = 0; b < (long)n; b += KM_BLOCK) {
+			size_t i, j, end = (size_t)b + KM_BLOCK < n ? (size_t)b + KM_BLOCK : n;
+			for (i = (size_t)b; i < end; i++)
+				for (j = 0; j < d; j++) {
+					double v = x[i * d + j];
+					lm[j] += v;
+					lq[j] += v * v;
+				}
 		}
-	for (e = 0; e < d; e++)
-		tot += v[e] / (double)n;
+#pragma omp critical
+		{
+			size_t j;
+			for (j = 0; j < d; j++) {
+				m[j] += lm[j];
+				q[j] += lq[j];
+			}
+		}
+		free(lm);
+		free(lq);
+	}
+	for (e = 0; e < d; e++) {
+		double mu = m[e] / (double)n, v = q[e] / (double)n - mu * mu;
+		tot += v > 0 ? v : 0;
+	}
 	free(m);
-	free(v);
+	free(q);
 	return tot / (double)d;
 }
 
-/* One Lloyd run from the given centres; returns iterations; labels filled. */
+/* One Lloyd run from the given centres, whose nearest-centre labels and distances
+ * are already in labels and mind; returns iterations; labels filled. */
 static int
 lloyd(const float *x, const float *xx, size_t n, size_t d, int k, int max_iter, double tol_abs,
     float *centers, int *labels, float *mind)
@@ -327,10 +391,7 @@ lloyd(const float *x, const float *xx, size_t n, size_t d, int k, int max_iter, 
 	double *counts = xreallocarray(NULL, (size_t)k, sizeof *counts);
 	float *cc = xreallocarray(NULL, (size_t)k, sizeof *cc);
 	int it, strict = 0;
-	size_t i;
 
-	for (i = 0; i < n; i++)
-		labels[i] = -1;
 	for (it = 0; it < max_iter; it++) {
 		double shift = 0;
 		size_t changed, e;
@@ -338,8 +399,13 @@ lloyd(const float *x, const float *xx, size_t n, size_t d, int k, int max_iter, 
 
 		memset(sums, 0, (size_t)k * d * sizeof *sums);
 		memset(counts, 0, (size_t)k * sizeof *counts);
-		center_norms(centers, k, d, cc);
-		changed = estep(x, xx, n, d, centers, cc, k, labels, mind, sums, counts);
+		if (it == 0) {
+			accumulate(x, n, d, k, labels, sums, counts);
+			changed = n;
+		} else {
+			center_norms(centers, k, d, cc);
+			changed = estep(x, xx, n, d, centers, cc, k, labels, mind, sums, counts);
+		}
 		if (it > 0 && changed == 0) {
 			strict = 1;
 			it++;
@@ -423,7 +489,7 @@ km_fit(const float *x, size_t n, size_t d, const km_params *p, km_result *res)
 		size_t i;
 		int it;
 
-		km_plusplus(x, xx, n, d, p->k, &rng, centers);
+		km_plusplus(x, xx, n, d, p->k, &rng, centers, labels, mind);
 		it = lloyd(x, xx, n, d, p->k, p->max_iter, tol_abs, centers, labels, mind);
 		for (i = 0; i < n; i++)   /* GEMM distances of the final E-step: to pick the best run */
 			inertia += mind[i];

@@ -37,8 +37,11 @@ double km_rng_uniform(km_rng *r);          /* [0, 1) */
 void km_fit(const float *x, size_t n, size_t d, const km_params *p, km_result *res);
 void km_result_release(km_result *res);
 
-/* k-means++ (greedy, 2 + ln k candidates per step) seeding of k centres from x. */
-void km_plusplus(const float *x, const float *xx, size_t n, size_t d, int k, km_rng *rng, float *centers);
+/* k-means++ (greedy, 2 + ln k candidates per step) seeding of k centres from x;
+ * labels and mind (each may be NULL) receive every row's nearest seed and its
+ * squared distance, which the seeding computes anyway. */
+void km_plusplus(const float *x, const float *xx, size_t n, size_t d, int k, km_rng *rng, float *centers,
+    int *labels, float *mind);
 
 /* Nearest centre of each of n rows (labels) and its exact squared distance (dist2,
  * may be NULL).  xx: squared row norms or NULL. */
