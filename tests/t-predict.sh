@@ -69,6 +69,10 @@ t_bad_model() {
 	sed 's/^classes\t3\tc0\tc1\tc2$/classes\t3\tc1\tc0\tc2/' m.model >uns.model
 	run $P -m uns.model a.emb
 	expect_err_grep "unsorted classes" 5 "uns.model:10: classes not sorted and unique"
+	# a tiny out-of-fold probability written as a denormal still reads back
+	awk -F'\t' -v OFS='\t' 'f && NF > 3 && !d { $3 = "4.9406564584124654e-324"; d = 1 } /^oof\t/ { f = 1 } 1' m.model >den.model
+	run $P -m den.model a.emb
+	check "denormal probability in the model file reads back" test "$status" = 0 -a "$(grep -c 4.9406564584124654e-324 den.model)" = 1
 	run $P -m truth.tsv a.emb
 	expect_err_grep "not a model" 5 "truth.tsv:1: not a clipsort model file"
 	run $P -m none.model a.emb

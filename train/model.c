@@ -314,7 +314,8 @@ num(struct rd *r, const char *s, double *v)
 
 	errno = 0;
 	*v = strtod(s, &end);
-	if (end == s || *end != '\0' || errno == ERANGE || !isfinite(*v))
+	/* underflow to a denormal or 0 is fine (tiny probabilities); overflow is not */
+	if (end == s || *end != '\0' || !isfinite(*v) || (errno == ERANGE && fabs(*v) >= 1))
 		return bad(r, "bad number");
 	return 0;
 }

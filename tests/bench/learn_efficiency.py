@@ -132,7 +132,7 @@ def main():
     sets = []
     for name in a.datasets.split(','):
         if name == 'synth':
-            X, y = learn_data.synth_arrays(4000, 64, 4, 1.6, 21)
+            X, y = learn_data.synth_arrays(4000, 64, 4, 1.0, 21)
             sets.append(Dataset('synth', X, y, work, 1000))
         elif name == 'digits':
             X, y = learn_data.digits_arrays()
