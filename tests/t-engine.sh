@@ -237,25 +237,42 @@ PYEOF
 have_numpy=1
 "$PY" -c 'import numpy, scipy.special' 2>/dev/null || have_numpy=0
 
-# conf NAME STORE_DTYPE RUN_DTYPE MINCOS RELTOL JSON: build a model, check both towers
-# against the numpy reference.
-conf() {
-	cn=$1 store=$2 rdt=$3 mincos=$4 tol=$5 json=$6
-	d=$TMP/m-$cn
-	if [ $have_numpy = 0 ]; then skip "$cn" "python3 numpy/scipy not installed"; return; fi
-	if ! "$PY" "$TMP/ref.py" make "$d" 7 "$store" "$json" 2>"$TMP/err"; then
-		not_ok "$cn: make model" "$(cat "$TMP/err")"; return
-	fi
+# check_model NAME DIR RUN_DTYPE MINCOS RELTOL [TEXTMODE]: both towers of the model in
+# DIR against the numpy reference.
+check_model() {
+	cn=$1 d=$2 rdt=$3 mincos=$4 tol=$5
 	D=$("$ENG" info "$d" 2>"$TMP/err" | awk '$1 == "embed_dim" {print $2}')
 	if [ -z "$D" ]; then not_ok "$cn: load" "$(cat "$TMP/err")"; return; fi
 	"$PY" "$TMP/ref.py" image "$d" 11 3 "$TMP/in.f32" "$TMP/want.f32" &&
 	run "$ENG" image "$d" "$rdt" 3 "$TMP/in.f32" "$TMP/got.f32" &&
 	run "$PY" "$TMP/ref.py" compare "$TMP/got.f32" "$TMP/want.f32" "$D" "$mincos" "$tol"
 	expect "$cn: image tower vs numpy ($(cat "$TMP/out"))" 0
-	"$PY" "$TMP/ref.py" text "$d" 12 4 "$TMP/in.i64" "$TMP/want.f32" "${7:-clip}" &&
+	"$PY" "$TMP/ref.py" text "$d" 12 4 "$TMP/in.i64" "$TMP/want.f32" "${6:-clip}" &&
 	run "$ENG" text "$d" "$rdt" 4 "$TMP/in.i64" "$TMP/got.f32" &&
 	run "$PY" "$TMP/ref.py" compare "$TMP/got.f32" "$TMP/want.f32" "$D" "$mincos" "$tol"
 	expect "$cn: text tower vs numpy ($(cat "$TMP/out"))" 0
+}
+
+# conf NAME STORE_DTYPE RUN_DTYPE MINCOS RELTOL JSON [TEXTMODE]: a model written by
+# the numpy side (weights stored as STORE_DTYPE), checked as above.
+conf() {
+	if [ $have_numpy = 0 ]; then skip "$1" "python3 numpy/scipy not installed"; return; fi
+	if ! "$PY" "$TMP/ref.py" make "$TMP/m-$1" 7 "$2" "$6" 2>"$TMP/err"; then
+		not_ok "$1: make model" "$(cat "$TMP/err")"; return
+	fi
+	check_model "$1" "$TMP/m-$1" "$3" "$4" "$5" "${7:-clip}"
+}
+
+# mkconf NAME MKMODEL_ARGS...: a model written by clipsort-mkmodel, checked in f32.
+MK=$SRC/bin/clipsort-mkmodel
+mkconf() {
+	n=$1; shift
+	if [ $have_numpy = 0 ]; then skip "mkmodel $n" "python3 numpy/scipy not installed"; return; fi
+	if [ ! -x "$MK" ]; then skip "mkmodel $n" "clipsort-mkmodel not built"; return; fi
+	if ! "$MK" --no-vocab "$@" "$TMP/mk-$n" >/dev/null 2>"$TMP/err"; then
+		not_ok "mkmodel $n: make model" "$(cat "$TMP/err")"; return
+	fi
+	check_model "mkmodel $n" "$TMP/mk-$n" f32 0.999999 1e-5
 }
 
 VB='"image_size": 64, "patch_size": 16, "width": 64, "layers": 2'
@@ -274,6 +291,20 @@ conf first-pool-causal F32 f32 0.999999 1e-5 \
 	"{\"model_cfg\": {\"embed_dim\": 24, \"vision_cfg\": {$VB, \"head_width\": 32}, \"text_cfg\": {$TB, \"pool_type\": \"first\"}}}"
 conf bf16-compute F32 bf16 0.999 0.05 \
 	"{\"model_cfg\": {\"embed_dim\": 24, \"vision_cfg\": {$VB, \"head_width\": 32}, \"text_cfg\": {$TB}}}"
+
+# models in the layout clipsort-mkmodel writes (OpenCLIP's), every weight dtype
+SMALL="--set vision_cfg.layers=2 --set text_cfg.layers=2 --set vision_cfg.image_size=64 --set text_cfg.vocab_size=1000"
+# shellcheck disable=SC2086
+mkconf tiny --preset tiny $SMALL
+# shellcheck disable=SC2086
+mkconf tiny-quickgelu-f16 --preset tiny --dtype f16 --set quick_gelu=true $SMALL
+# shellcheck disable=SC2086
+mkconf siglip-ls-bf16 --preset siglip-B-16 --dtype bf16 $SMALL --set vision_cfg.width=64 \
+	--set vision_cfg.head_width=32 --set text_cfg.width=64 --set text_cfg.heads=2 --set embed_dim=32 \
+	--set vision_cfg.ls_init_value=0.1 --set text_cfg.ls_init_value=0.1
+# shellcheck disable=SC2086
+mkconf bigG-shape --preset ViT-bigG-14 $SMALL --set vision_cfg.width=208 --set vision_cfg.image_size=56 \
+	--set text_cfg.width=64 --set text_cfg.heads=4 --set embed_dim=32
 
 # info reflects the config: SigLIP bias, preprocess_cfg
 if [ -d "$TMP/m-siglip-like-f16" ]; then
