@@ -601,8 +601,10 @@ blend_fuse(const char *zpath, const char *cpath, const char *ppath, int mode_lea
 			    diag_prog(), ab, as[0], as[1], as[2]);
 			if (best >= 0 && as[best] > ab) {
 				bl.single = best;
-				fprintf(stderr, "%s: %s alone is more accurate out-of-fold: using it\n", diag_prog(),
-				    blend_signal_names[best]);
+				fprintf(stderr, "%s: decision: %s alone, more accurate out-of-fold (%.4f)\n", diag_prog(),
+				    blend_signal_names[best], as[best]);
+			} else {
+				fprintf(stderr, "%s: decision: the blend (out-of-fold %.4f)\n", diag_prog(), ab);
 			}
 		}
 	}

@@ -12,7 +12,11 @@
 #      synthetic overlapping clusters and scikit-learn's bundled digits.
 #      Target: the default reaches 95% of full-data accuracy with fewer labels
 #      than random and plain uncertainty sampling.
-# LEARN_SEEDS (default 20) and LEARN_PARTS ("train predict efficiency") trim the run.
+#   4. fusion: clipsort-fuse -m learned vs each signal alone, out-of-fold on the
+#      labelled images and on the unlabelled ones, for 50 / 150 / 500 labels
+#      (synthetic set with prompt vectors; zero-shot by clipsort-zeroshot, the cluster
+#      prior by clipsort-cluster).
+# LEARN_SEEDS (default 20) and LEARN_PARTS ("train predict efficiency fusion") trim the run.
 set -u
 SRC=${SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 BIN=${BIN:-$SRC/bin}
@@ -21,10 +25,11 @@ H=$SRC/tests/bench
 W=$(mktemp -d "${TMPDIR:-/tmp}/bench-learn.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-PARTS=${LEARN_PARTS:-train predict efficiency}
+PARTS=${LEARN_PARTS:-train predict efficiency fusion}
 # private copies: a rebuild during the run must not swap the programs under it
 mkdir -p "$W/bin"
-cp "$BIN"/clipsort-labels "$BIN"/clipsort-train "$BIN"/clipsort-predict "$BIN"/clipsort-rank "$W/bin/" || exit 1
+cp "$BIN"/clipsort-labels "$BIN"/clipsort-train "$BIN"/clipsort-predict "$BIN"/clipsort-rank \
+	"$BIN"/clipsort-zeroshot "$BIN"/clipsort-cluster "$BIN"/clipsort-fuse "$W/bin/" || exit 1
 B=$W/bin
 # secs CMD...: wall seconds; cpus CMD...: "wall (cpu)" with user + system CPU seconds
 secs() { /usr/bin/time -f %e -o "$W/t" "$@" >/dev/null 2>"$W/err" || { cat "$W/err"; return 1; }; cat "$W/t"; }
@@ -72,5 +77,42 @@ case " $PARTS " in *" efficiency "*)
 	echo
 	echo "3. label efficiency (this takes a while)"
 	$PY $H/learn_efficiency.py "$B" --seeds "${LEARN_SEEDS:-20}" --work "$W" || exit 1
+	;;
+esac
+
+case " $PARTS " in *" fusion "*)
+	echo
+	echo "4. fusion (clipsort-fuse -m learned): accuracy of each signal and of the blend"
+	$PY $H/learn_data.py synth "$W/f.emb" "$W/f.tsv" --n 6000 --dim 64 --classes 4 --spread 1.6 --texts 1.0 --seed 13 || exit 1
+	$B/clipsort-zeroshot "$W/f.emb" >"$W/zs.tsv" || exit 1
+	$B/clipsort-cluster -k 40 -t "$W/f.emb" "$W/f.emb" >"$W/cl.tsv" 2>/dev/null || exit 1
+	printf '%-7s %-13s %10s %10s %10s %10s\n' labels sample classifier zeroshot cluster blend
+	for n in 50 150 500; do
+		rm -f "$W/fl.tsv"
+		awk -F'\t' -v n=$n 'NR <= n + 1' "$W/f.tsv" | $B/clipsort-labels append -f "$W/fl.tsv" -u bench
+		$B/clipsort-train -q -l "$W/fl.tsv" -o "$W/f.model" "$W/f.emb" || exit 1
+		$B/clipsort-predict -m "$W/f.model" "$W/f.emb" >"$W/fp.tsv"
+		$B/clipsort-fuse -z "$W/zs.tsv" -c "$W/cl.tsv" -p "$W/fp.tsv" >"$W/fd.tsv" 2>"$W/fe.txt" || { cat "$W/fe.txt"; exit 1; }
+		sed -n 's/.*out-of-fold accuracy: blend \([0-9.]*\), classifier \([0-9.]*\), zeroshot \([0-9.]*\), cluster \([0-9.]*\).*/\2 \3 \4 \1/p' "$W/fe.txt" |
+			awk -v n=$n '{ printf "%-7s %-13s %10s %10s %10s %10s\n", n, "out-of-fold", $1, $2, $3, $4 }'
+		$PY - "$W/f.tsv" "$W/fp.tsv" "$W/zs.tsv" "$W/cl.tsv" "$W/fd.tsv" "$W/fe.txt" <<'PY'
+import csv, re, sys
+rd = lambda f: list(csv.DictReader(open(f), delimiter='\t'))
+t = {r['key']: r['class'] for r in rd(sys.argv[1])}
+pred = rd(sys.argv[2])
+lab = {r['key'] for r in pred if r['label']}
+def acc(rows, ok=lambda r: True):
+    rows = [r for r in rows if r['key'] not in lab and ok(r)]
+    return sum(r['class'] == t[r['key']] for r in rows) / len(rows)
+cl = rd(sys.argv[4])
+dec = re.search(r'decision: (.*)', open(sys.argv[6]).read()).group(1)
+print('%-7s %-13s %10.4f %10.4f %10.4f %10.4f   decision: %s' % ('', 'unlabelled', acc(pred), acc(rd(sys.argv[3])),
+      acc(cl, lambda r: r['prior'] != 'unusable'), acc(rd(sys.argv[5])), dec))
+PY
+		grep 'weights' "$W/fe.txt" | sed 's/^clipsort-fuse: /        /'
+	done
+	echo "(out-of-fold: 5-fold over the labelled images, the blend's weights fitted without the held-out fold;"
+	echo " cluster: on the images whose cluster prior is usable; the blend column of the unlabelled row is the"
+	echo " decision clipsort-fuse made: the blend, or the one signal that beat it out-of-fold)"
 	;;
 esac
