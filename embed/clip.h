@@ -5,6 +5,7 @@
  *
  * Usage:
  *
+ *     cs_engine_tune_env(argc, argv);   // first thing in main (see below)
  *     cs_model_params p = cs_model_default_params();
  *     p.device = "cpu";
  *     cs_model *m;
