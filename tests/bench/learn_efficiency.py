@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import learn_data  # noqa: E402
 
-STEPS = [10, 20, 30, 50, 100, 150, 200, 300]
+STEPS = [10, 20, 30, 40, 50, 70, 100, 150, 200, 300]
 REPORT = [20, 50, 100, 200, 300]
 STRATEGIES = ['random', 'uncertainty', 'default']
 
@@ -119,6 +119,18 @@ def full_accuracy(bin_, ds, work):
     return accuracy(bin_, model, ds)
 
 
+def reach95(m, goal):
+    """First step whose mean accuracy reaches goal, and the label count where the
+    mean curve crosses it (linear between steps)."""
+    for i, (t, v) in enumerate(zip(STEPS, m)):
+        if v >= goal:
+            if i == 0:
+                return '%d (<= %d)' % (t, t)
+            t0, v0 = STEPS[i - 1], m[i - 1]
+            return '%d (~%.0f)' % (t, t0 + (goal - v0) / (v - v0) * (t - t0))
+    return '> %d' % STEPS[-1]
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('bin')
@@ -148,12 +160,11 @@ def main():
                for s in STRATEGIES}
         print('\n%s: pool %d, test %d, %d classes; full-data accuracy %.4f (95%% of it: %.4f); %d seeds'
               % (ds.name, len(ds.pool_keys), len(ds.test_keys), len(ds.classes), full, 0.95 * full, a.seeds))
-        print('%-12s' % 'labels' + ''.join('%15d' % t for t in REPORT) + '   labels to 95%')
+        print('%-12s' % 'labels' + ''.join('%15d' % t for t in REPORT) + '   labels to 95% (interpolated)')
         for s in STRATEGIES:
             m, sd = res[s].mean(axis=0), res[s].std(axis=0)
             cells = ''.join('%8.4f+-%.3f' % (m[STEPS.index(t)], sd[STEPS.index(t)]) for t in REPORT)
-            reach = next((t for t, v in zip(STEPS, m) if v >= 0.95 * full), None)
-            print('%-12s%s   %s' % (s, cells, reach if reach else '> %d' % STEPS[-1]))
+            print('%-12s%s   %s' % (s, cells, reach95(m, 0.95 * full)))
         print('all steps (mean accuracy):')
         print('%-12s' % 'labels' + ''.join('%7d' % t for t in STEPS))
         for s in STRATEGIES:
