@@ -74,6 +74,9 @@ struct ui_core {
 
 	pthread_mutex_t mu;     /* everything above that changes, sessions, labels view */
 	pthread_mutex_t wmu;    /* the write path: seen set + journal + labels appends */
+	pthread_cond_t committed;
+	struct pend *pending;   /* labels waiting for the next group commit */
+	struct pend *inflight;  /* the batch being written */
 	labels *view;
 	ui_journal jn;
 	ui_strset seen;
@@ -418,6 +421,7 @@ ui_core *ui_core_open(const ui_params *p, const char *argv0, char *errbuf, size_
 	snprintf(c->model_msg, sizeof c->model_msg, "no classifier yet");
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->wmu, NULL);
+	pthread_cond_init(&c->committed, NULL);
 	pthread_cond_init(&c->wake, NULL);
 
 	if ((rc = load_classes(c, errbuf, errlen)) != 0 || (rc = load_cache(c, errbuf, errlen)) != 0)
@@ -501,6 +505,7 @@ void ui_core_free(ui_core *c)
 	free(c->root); free(c->cache_path); free(c->classes_path); free(c->zs_path); free(c->cl_path);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->wmu);
+	pthread_cond_destroy(&c->committed);
 	pthread_cond_destroy(&c->wake);
 	free(c);
 }
@@ -688,21 +693,102 @@ static void next_time(ui_core *c, char t[LABELS_TIME_MAX])
 	memcpy(c->last_time, t, LABELS_TIME_MAX);
 }
 
-/* Durable label (or retraction) record with its intent; caller holds wmu. */
-static int write_label(ui_core *c, const char *user, size_t id, const char *cls, const char *sub,
-		char *errbuf, size_t errlen)
+/* Group commit: labels waiting to be written.  Each waiting thread owns its pend (on
+ * its stack); the first one to find no commit running writes the whole batch — the
+ * intents in one journal write + fdatasync, the records in one labels_append (one
+ * write + fsync) — so concurrent labellers share the cost of the syncs. */
+typedef struct pend {
+	const char *key, *path, *cls, *user, *sub;
+	char time[LABELS_TIME_MAX];
+	int done, rc, dup;
+	char err[512];
+	struct pend *next;
+} pend;
+
+static void commit_batch(ui_core *c, pend *batch)
 {
-	char t[LABELS_TIME_MAX];
-	int rc;
-	next_time(c, t);
-	if (sub && *sub && (rc = ui_journal_append(&c->jn, t, "label", sub, c->keys[id], cls, user, errbuf, errlen)) != 0)
-		return rc;
-	labels_rec r = { .key = c->keys[id], .path = c->locs[id], .cls = cls, .labeller = user, .time = t };
-	if ((rc = labels_append(c->labels_path, &r, 1, errbuf, errlen)) != 0)
-		return rc;
+	size_t n = 0, k = 0;
+	char err[512];
+	int rc = 0;
+	for (pend *p = batch; p; p = p->next)
+		n++;
+	labels_rec *recs = xmalloc(n * sizeof *recs);
+	char *intents = NULL;
+	size_t ilen = 0, icap = 0;
+	for (pend *p = batch; p; p = p->next) {
+		recs[k++] = (labels_rec){ .key = p->key, .path = p->path, .cls = p->cls, .labeller = p->user, .time = p->time };
+		if (p->sub && *p->sub) {
+			char *line = xasprintf("%s\tlabel\t%s\t%s\t%s\t%s\n", p->time, p->sub, p->key, p->cls, p->user);
+			size_t l = strlen(line);
+			xgrow(&intents, &icap, ilen + l + 1, 1);
+			memcpy(intents + ilen, line, l + 1);
+			ilen += l;
+			free(line);
+		}
+	}
+	if (ilen)
+		rc = ui_journal_append_raw(&c->jn, intents, ilen, err, sizeof err);
+	if (rc == 0)
+		rc = labels_append(c->labels_path, recs, n, err, sizeof err);
+	for (pend *p = batch; p; p = p->next) {
+		p->rc = rc;
+		if (rc)
+			snprintf(p->err, sizeof p->err, "%s", err);
+	}
+	free(intents);
+	free(recs);
+}
+
+/* Durable label (or retraction) record with its intent; caller holds wmu (released
+ * while waiting).  *dup = 1 when the same submission was already on its way. */
+static int write_label(ui_core *c, const char *user, size_t id, const char *cls, const char *sub,
+		int *dup, char *errbuf, size_t errlen)
+{
 	if (sub && *sub)
-		ui_strset_add(&c->seen, sub);
-	return 0;
+		for (;;) {      /* the same submission on its way already (a resend racing the first)? */
+			int busy = 0;
+			if (ui_strset_has(&c->seen, sub)) {
+				*dup = 1;
+				return 0;
+			}
+			for (int l = 0; l < 2 && !busy; l++)
+				for (pend *p = l ? c->inflight : c->pending; p && !busy; p = p->next)
+					busy = p->sub && strcmp(p->sub, sub) == 0;
+			if (!busy)
+				break;
+			pthread_cond_wait(&c->committed, &c->wmu);
+		}
+
+	pend *me = xcalloc(1, sizeof *me);
+	*me = (pend){ .key = c->keys[id], .path = c->locs[id], .cls = cls, .user = user,
+		.sub = sub && *sub ? sub : NULL };
+	next_time(c, me->time);
+	me->next = c->pending;
+	c->pending = me;
+	while (!me->done) {
+		if (c->inflight) {
+			pthread_cond_wait(&c->committed, &c->wmu);
+			continue;
+		}
+		pend *batch = c->inflight = c->pending;
+		c->pending = NULL;
+		pthread_mutex_unlock(&c->wmu);
+		commit_batch(c, batch);
+		pthread_mutex_lock(&c->wmu);
+		c->inflight = NULL;
+		for (pend *p = batch, *nx; p; p = nx) {
+			nx = p->next;
+			if (p->rc == 0 && p->sub)
+				ui_strset_add(&c->seen, p->sub);
+			p->done = 1;    /* from here on p is its owner's alone */
+		}
+		pthread_cond_broadcast(&c->committed);
+	}
+	int rc = me->rc;
+	if (rc)
+		snprintf(errbuf, errlen, "%s", me->err);
+	free(me);
+	return rc;
 }
 
 int ui_core_label(ui_core *c, int sid, size_t id, int cls, const char *sub, int *dup,
@@ -727,7 +813,7 @@ int ui_core_label(ui_core *c, int sid, size_t id, int cls, const char *sub, int 
 	refresh_view(c);
 	prev = label_of(c, id, NULL);
 	pthread_mutex_unlock(&c->mu);
-	rc = write_label(c, user, id, c->cls[cls], sub, errbuf, errlen);
+	rc = write_label(c, user, id, c->cls[cls], sub, dup, errbuf, errlen);
 	if (rc == 0) {
 		pthread_mutex_lock(&c->mu);
 		session *s = &c->sess[sid];
@@ -829,7 +915,7 @@ int ui_core_undo(ui_core *c, int sid, const char *sub, size_t *id, int *dup, cha
 	pthread_mutex_unlock(&c->mu);
 	*id = h.id;
 	if (h.act == UI_ACT_LABEL)
-		rc = write_label(c, user, h.id, h.prev >= 0 ? c->cls[h.prev] : LABELS_RETRACT, sub, errbuf, errlen);
+		rc = write_label(c, user, h.id, h.prev >= 0 ? c->cls[h.prev] : LABELS_RETRACT, sub, dup, errbuf, errlen);
 	else if (h.act == UI_ACT_FLAG) {
 		pthread_mutex_unlock(&c->wmu);
 		rc = set_flag(c, sid, h.id, 0, sub, dup, 0, errbuf, errlen);

@@ -63,8 +63,7 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-int ui_journal_append(ui_journal *j, const char *time, const char *kind, const char *sub,
-		const char *key, const char *cls, const char *labeller, char *errbuf, size_t errlen)
+int ui_journal_append_raw(ui_journal *j, const char *lines, size_t len, char *errbuf, size_t errlen)
 {
 	struct stat st;
 	char last = '\n';
@@ -81,17 +80,24 @@ int ui_journal_append(ui_journal *j, const char *time, const char *kind, const c
 	}
 	if (st.st_size > 0 && pread(j->fd, &last, 1, st.st_size - 1) != 1)
 		last = '\n';
-	char *line = xasprintf("%s%s%s\t%s\t%s\t%s\t%s\t%s\n",
-			last != '\n' ? "\n" : "",
-			st.st_size == 0 ? UI_JOURNAL_HEADER "\n" : "",
-			time, kind, sub ? sub : "", key, cls, labeller);
-	if (write_all(j->fd, line, strlen(line)) != 0 || fdatasync(j->fd) != 0) {
+	char *buf = xasprintf("%s%s%.*s", last != '\n' ? "\n" : "", st.st_size == 0 ? UI_JOURNAL_HEADER "\n" : "",
+			(int)len, lines);
+	if (write_all(j->fd, buf, strlen(buf)) != 0 || fdatasync(j->fd) != 0) {
 		snprintf(errbuf, errlen, "%s: %s", j->path, strerror(errno));
 		rc = CS_EXIT_IO;
 	}
-	free(line);
+	free(buf);
 out:
 	flock(j->fd, LOCK_UN);
+	return rc;
+}
+
+int ui_journal_append(ui_journal *j, const char *time, const char *kind, const char *sub,
+		const char *key, const char *cls, const char *labeller, char *errbuf, size_t errlen)
+{
+	char *line = xasprintf("%s\t%s\t%s\t%s\t%s\t%s\n", time, kind, sub ? sub : "", key, cls, labeller);
+	int rc = ui_journal_append_raw(j, line, strlen(line), errbuf, errlen);
+	free(line);
 	return rc;
 }
 

@@ -31,6 +31,9 @@ void ui_journal_close(ui_journal *j);
 int ui_journal_append(ui_journal *j, const char *time, const char *kind, const char *sub,
 		const char *key, const char *cls, const char *labeller, char *errbuf, size_t errlen);
 
+/* Append complete lines (each ending in a newline) as one write, then fsync. */
+int ui_journal_append_raw(ui_journal *j, const char *lines, size_t len, char *errbuf, size_t errlen);
+
 /* Callback for each complete record read back: fields as in the header. */
 typedef void ui_journal_fn(void *ctx, const char *time, const char *kind, const char *sub,
 		const char *key, const char *cls, const char *labeller);

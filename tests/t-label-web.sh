@@ -210,6 +210,19 @@ c=$(post "$TMP/ja" "$TA" /api/undo '{"sub":"sub-undo-0001"}')
 c=$(post "$TMP/ja" "$TA" /api/flag "{\"id\":$a1,\"sub\":\"sub-flag-0001\"}")
 want "flagged image in item info" 200 -b "$TMP/ja" "$(U "/api/item?id=$a1")"
 [ "$(jget 'j["flagged"]')" = True ] && grep -q "	flag	sub-flag-0001	$key	" "$D/labels.tsv.journal" && ok "flag recorded durably" || not_ok "flag recorded durably"
+# the same submission sent twice at once (a resend racing the first): one record
+id2=$(echo "$A" | cut -d' ' -f2)
+nr=$(nlabels)
+rp=
+for i in 1 2 3 4; do
+	curl -s -o "$TMP/race$i" -b "$TMP/ja" -H 'Content-Type: application/json' -H "X-CSRF-Token: $TA" \
+		-d "{\"id\":$id2,\"class\":\"packaged\",\"sub\":\"sub-race-00001\"}" "$(U /api/label)" &
+	rp="$rp $!"
+done
+wait $rp
+nd=$(cat "$TMP"/race? | grep -o '"duplicate":true' | wc -l)
+[ "$(nlabels)" = $((nr + 1)) ] && [ "$nd" = 3 ] && ok "4 racing copies of one submission: one record, 3 answered duplicate" ||
+	not_ok "racing copies of one submission" "lines $(nlabels) (want $((nr + 1))), duplicates $nd" "$(cat "$TMP"/race?)"
 want "review list" 200 -b "$TMP/ja" "$(U '/api/review?class=packaged&limit=50')"
 python3 -c 'import json,sys; c=[i["confidence"] for i in json.load(open(sys.argv[1]))["items"]]; sys.exit(0 if c and c==sorted(c) else 1)' "$TMP/body" &&
 	ok "review: lowest confidence first" || not_ok "review: lowest confidence first" "$(head -c 300 "$TMP/body")"

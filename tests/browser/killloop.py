@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """killloop.py LABELLER DATADIR N — durability of clipsort-label-web under SIGKILL.
 
-A client labels N distinct images, one POST at a time, each with its own submission
-id, while this script kills the server with SIGKILL at random moments (a timer thread)
+Four clients label N distinct images between them, each one POST at a time with its own
+submission id, while this script kills the server with SIGKILL at random moments (a timer thread)
 and restarts it.  A submission whose answer was lost is resent with the SAME id after
 the restart, as the page does.  Afterwards: every acknowledged label is in labels.tsv
 exactly once, and no image has more than one line (resends were never duplicated).
@@ -102,12 +102,12 @@ stop = threading.Event()
 
 
 def killer():
-    """Kill each server a random 10-200 ms after it came up."""
+    """Kill each server a random 5-80 ms after it came up."""
     global kills
     while not stop.is_set():
         with srv.lock:
             up = srv.up
-        time.sleep(max(0.0, up + rnd.uniform(0.01, 0.2) - time.time()))
+        time.sleep(max(0.0, up + rnd.uniform(0.005, 0.08) - time.time()))
         with srv.lock:
             if stop.is_set() or srv.up != up:
                 continue
@@ -115,34 +115,59 @@ def killer():
         kills += 1
 
 
+def ensure_server():
+    with srv.lock:
+        if srv.p.poll() is not None:
+            srv._start()
+
+
+def client(w, mine):
+    """One labeller: its own session, labels its slice of the images one at a time."""
+    global resends, dups
+    crnd = random.Random(w)
+    sess = {}
+
+    def relogin():
+        sess.clear()
+        try:
+            st, j, cookie = req("POST", "/api/login", {"name": "killer%d" % w})
+            sess["cookie"], sess["csrf"] = cookie.split(";")[0], j["csrf"]
+        except (ConnectionError, OSError, http.client.HTTPException, ValueError, TypeError, AttributeError):
+            pass
+
+    relogin()
+    for k, i in enumerate(mine):
+        cls = crnd.choice(["packaged", "unpackaged"])
+        sub = "kill-%d-%06d-%08x" % (w, k, crnd.getrandbits(32))
+        while True:
+            try:
+                st, j, _ = req("POST", "/api/label", {"id": i, "class": cls, "sub": sub},
+                               {"Cookie": sess.get("cookie", ""), "X-CSRF-Token": sess.get("csrf", "")})
+                if st == 401 or st == 403:      # the restarted server forgot the session
+                    raise ConnectionError("session lost")
+                if st == 200:
+                    with lock:
+                        dups += j["duplicate"]
+                        acked[keys[i]] = cls
+                    break
+                raise SystemExit("unexpected HTTP %d: %s" % (st, j))
+            except (ConnectionError, OSError, http.client.HTTPException, ValueError):
+                with lock:
+                    resends += 1
+                ensure_server()
+                time.sleep(0.005)
+                relogin()       # the server may have restarted
+
+
+lock = threading.Lock()
+NCLIENTS = 4    # concurrent labellers, so kills also land inside group commits
 t = threading.Thread(target=killer, daemon=True)
 t.start()
-for k, i in enumerate(ids):
-    cls = rnd.choice(["packaged", "unpackaged"])
-    sub = "kill-%06d-%08x" % (k, rnd.getrandbits(32))
-    tries = 0
-    while True:
-        try:
-            st, j, _ = req("POST", "/api/label", {"id": i, "class": cls, "sub": sub},
-                           {"Cookie": session.get("cookie", ""), "X-CSRF-Token": session.get("csrf", "")})
-            if st == 401 or st == 403:      # the restarted server forgot the session
-                raise ConnectionError("session lost")
-            if st == 200:
-                dups += j["duplicate"]
-                acked[keys[i]] = cls
-                break
-            raise SystemExit("unexpected HTTP %d: %s" % (st, j))
-        except (ConnectionError, OSError, http.client.HTTPException, ValueError):
-            tries += 1
-            resends += 1
-            if srv.p.poll() is not None:
-                srv.start()
-            time.sleep(0.005)
-            session.clear()     # log in again (the server may have restarted)
-            try:
-                login()
-            except (ConnectionError, OSError, http.client.HTTPException, ValueError, TypeError, AttributeError):
-                pass
+workers = [threading.Thread(target=client, args=(w, ids[w::NCLIENTS])) for w in range(NCLIENTS)]
+for x in workers:
+    x.start()
+for x in workers:
+    x.join()
 stop.set()
 t.join()
 srv.kill()
