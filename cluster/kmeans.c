@@ -208,8 +208,9 @@ center_norms(const float *centers, int k, size_t d, float *cc)
 	}
 }
 
-/* One E-step over all rows; with sums != NULL also accumulates the M-step sums
- * (k x d doubles) and counts.  Returns the number of labels that changed. */
+/* One E-step over all rows; with sums != NULL also keeps the M-step sums (k x d
+ * doubles) and counts of the current labels up to date, touching only the rows
+ * that change cluster.  Returns the number of labels that changed. */
 static size_t
 estep(const float *x, const float *xx, size_t n, size_t d, const float *centers, const float *cc,
     int k, int *labels, float *mind, double *sums, double *counts)
@@ -236,19 +237,25 @@ estep(const float *x, const float *xx, size_t n, size_t d, const float *centers,
 				for (j = 1; j < k; j++)
 					if (gi[j] < gi[best])
 						best = j;
-				if (labels[row] != best) {
-					labels[row] = best;
-					changed++;
-				}
 				if (mind)
 					mind[row] = gi[best];
-				if (ls) {
-					double *s = ls + (size_t)best * d;
+				if (labels[row] == best)
+					continue;
+				if (ls) {   /* move the row's share of the sums */
 					const float *r = x + row * d;
+					double *to = ls + (size_t)best * d;
+					if (labels[row] >= 0) {
+						double *from = ls + (size_t)labels[row] * d;
+						for (e = 0; e < d; e++)
+							from[e] -= r[e];
+						lc[labels[row]] -= 1;
+					}
 					for (e = 0; e < d; e++)
-						s[e] += r[e];
+						to[e] += r[e];
 					lc[best] += 1;
 				}
+				labels[row] = best;
+				changed++;
 			}
 		}
 		if (ls) {
@@ -307,7 +314,7 @@ accumulate(const float *x, size_t n, size_t d, int k, const int *labels, double 
 
 /* Empty clusters take the rows farthest from their centres (as scikit-learn). */
 static void
-relocate_empty(const float *x, size_t n, size_t d, int k, const int *labels, const float *mind,
+relocate_empty(const float *x, size_t n, size_t d, int k, int *labels, const float *mind,
     double *sums, double *counts)
 {
 	int j;
@@ -336,6 +343,7 @@ relocate_empty(const float *x, size_t n, size_t d, int k, const int *labels, con
 		}
 		counts[labels[far]] -= 1;
 		counts[j] = 1;
+		labels[far] = j;
 	}
 	free(used);
 }
@@ -397,9 +405,9 @@ lloyd(const float *x, const float *xx, size_t n, size_t d, int k, int max_iter, 
 		size_t changed, e;
 		int j;
 
-		memset(sums, 0, (size_t)k * d * sizeof *sums);
-		memset(counts, 0, (size_t)k * sizeof *counts);
 		if (it == 0) {
+			memset(sums, 0, (size_t)k * d * sizeof *sums);
+			memset(counts, 0, (size_t)k * sizeof *counts);
 			accumulate(x, n, d, k, labels, sums, counts);
 			changed = n;
 		} else {
