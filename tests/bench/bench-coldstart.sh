@@ -78,3 +78,12 @@ for n in 100000 "$BIG"; do
 	printf '%-50s %8.2f s %9d KB, %d rows\n' "clipsort-fuse (rule), $n rows" "$1" "$2" "$(($(wc -l <dec.tsv) - 1))"
 	rm -f zs.tsv cl.tsv dec.tsv
 done
+echo
+echo "--- mini-batch k-means (-b 1000, k = 2): memory must not grow with the rows"
+for n in 100000 "$BIG"; do
+	"$GEN" -n "$n" -d 128 -C 2 -N 1.5 -s 2 >mb.emb
+	/usr/bin/time -f '%e %M' -o tm4 "$BIN/clipsort-cluster" -b 1000 mb.emb >mb.tsv
+	set -- $(tail -1 tm4)
+	printf '%-50s %8.2f s %9d KB, %d rows\n' "clipsort-cluster -b 1000, $n x 128 (file)" "$1" "$2" "$(($(wc -l <mb.tsv) - 1))"
+	rm -f mb.emb mb.tsv
+done
