@@ -22,6 +22,7 @@
 #include "pipeline.h"
 #include "preproc.h"
 #include "progress.h"
+#include "safetensors.h"
 #include "strmap.h"
 #include "tsv.h"
 #include "xalloc.h"
@@ -50,8 +51,13 @@ struct run {
 	emb_reader *old;            /* the existing cache, NULL when none */
 	strmap oldloc;              /* location -> struct oldloc */
 	strmap keep;                /* keys that still have a location */
-	emb_cache_writer *w;        /* cache mode */
+	emb_cache_writer *w;        /* cache mode: opened at the first change */
 	emb_stream_writer *sw;      /* stream mode */
+	/* until the writer is opened: what it will be given first */
+	struct pend_loc { const struct input_item *it; char key[EMB_KEY_HEX + 1]; } *pend;
+	size_t npend, pendcap;
+	struct input_reject *rej;   /* this run's rejects, in order */
+	size_t nrej, rejcap;
 	int changed;
 	long long embedded, located, rejected;
 };
@@ -190,37 +196,92 @@ tokenize(const char *dir)
 	return status;
 }
 
-static void
-stamp_init(emb_stamp *s, const cs_model_info *info, const struct preproc_params *pp)
+/* The model's base name, as the engine reports it (cs_model_info.name). */
+static char *
+model_name(const char *dir)
 {
-	char buf[512];
+	size_t n = strlen(dir), b;
 
-	preproc_describe(pp, buf, sizeof buf);
-	s->model = xstrdup(info->name);
-	s->fingerprint = xstrdup(info->fingerprint);
-	s->preprocess = xstrdup(buf);
-	s->dim = (uint32_t)info->embed_dim;
-	s->logit_scale = info->logit_scale;
-	s->logit_bias = info->has_logit_bias ? info->logit_bias : 0;
-	s->has_logit_bias = info->has_logit_bias;
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	for (b = n; b > 0 && dir[b - 1] != '/'; b--)
+		;
+	return xstrndup(dir + b, n - b);
 }
 
+/* Preprocessing from the model's config (what cs_model_info reports once loaded). */
 static void
-params_from_info(struct preproc_params *pp, const cs_model_info *info, const struct opts *o)
+params_from_cfg(struct preproc_params *pp, const clipcfg *cfg, const char *name, const struct opts *o)
 {
 	preproc_default_params(pp);
-	pp->image_size = info->image_size;
-	memcpy(pp->mean, info->mean, sizeof pp->mean);
-	memcpy(pp->std, info->std, sizeof pp->std);
-	pp->fill_color = info->fill_color;
-	if (preproc_parse_resize_mode(info->resize_mode, &pp->resize_mode) != 0)
-		cs_die(CS_EXIT_MODEL, "%s: unsupported resize_mode \"%s\"", info->name, info->resize_mode);
-	if (preproc_parse_interpolation(info->interpolation, &pp->interpolation) != 0)
-		cs_die(CS_EXIT_MODEL, "%s: unsupported interpolation \"%s\"", info->name, info->interpolation);
+	pp->image_size = cfg->vision.image_size;
+	memcpy(pp->mean, cfg->mean, sizeof pp->mean);
+	memcpy(pp->std, cfg->std, sizeof pp->std);
+	pp->fill_color = cfg->fill_color;
+	if (preproc_parse_resize_mode(cfg->resize_mode, &pp->resize_mode) != 0)
+		cs_die(CS_EXIT_MODEL, "%s: unsupported resize_mode \"%s\"", name, cfg->resize_mode);
+	if (preproc_parse_interpolation(cfg->interpolation, &pp->interpolation) != 0)
+		cs_die(CS_EXIT_MODEL, "%s: unsupported interpolation \"%s\"", name, cfg->interpolation);
 	pp->mode = o->mode;
 	pp->max_pixels = o->max_pixels;
 	if (preproc_check_params(pp) != PREPROC_OK)
-		cs_die(CS_EXIT_MODEL, "%s: %s", info->name, preproc_errmsg());
+		cs_die(CS_EXIT_MODEL, "%s: %s", name, preproc_errmsg());
+}
+
+/* The stamp and preprocessing of model directory dir without loading the model
+ * (no libtorch): config, name and weights fingerprint.  logit_scale/bias come from
+ * the weights once the model is loaded, or from a compatible old cache. */
+static void
+stamp_from_dir(emb_stamp *s, struct preproc_params *pp, const char *dir, const struct opts *o)
+{
+	char err[1024], fp[65], buf[512], *path;
+	clipcfg cfg;
+	st_file *st;
+	int rc;
+
+	memset(s, 0, sizeof *s);
+	if (access(dir, F_OK) != 0)
+		cs_die(CS_EXIT_MODEL, "%s: model directory not found (see clipsort-models(7))", dir);
+	path = xasprintf("%s/open_clip_config.json", dir);
+	if (clipcfg_load(path, &cfg, err, sizeof err) != 0)
+		cs_die(CS_EXIT_MODEL, "%s", err);
+	free(path);
+	path = xasprintf("%s/open_clip_model.safetensors", dir);
+	if ((rc = st_open(path, &st, err, sizeof err)) != 0 || (rc = st_fingerprint(st, fp, err, sizeof err)) != 0)
+		cs_die(CS_EXIT_MODEL, "%s", err);
+	st_close(st);
+	free(path);
+	s->model = model_name(dir);
+	s->fingerprint = xstrdup(fp);
+	params_from_cfg(pp, &cfg, s->model, o);
+	preproc_describe(pp, buf, sizeof buf);
+	s->preprocess = xstrdup(buf);
+	s->dim = (uint32_t)cfg.embed_dim;
+}
+
+/* Load the model; it must be the one the stamp describes. */
+static cs_model *
+load_model(const char *dir, const struct opts *o, emb_stamp *s, cs_model_info *info)
+{
+	cs_model_params mp = cs_model_default_params();
+	cs_model *m;
+	int rc;
+
+	mp.device = o->device;
+	mp.dtype = o->dtype;
+	mp.n_threads = 0;
+	if ((rc = cs_model_load(dir, &mp, &m)) != 0)
+		cs_die(rc == CS_EDEVICE ? CS_EXIT_USAGE : rc == CS_EINTERNAL ? CS_EXIT_INTERNAL : CS_EXIT_MODEL,
+		    "%s", cs_errmsg());
+	cs_model_get_info(m, info);
+	if (strcmp(info->name, s->model) != 0 || strcmp(info->fingerprint, s->fingerprint) != 0 ||
+	    (uint32_t)info->embed_dim != s->dim)
+		cs_die(CS_EXIT_INTERNAL, "%s: the engine loaded %s (%s, dim %d), not %s (%s, dim %u)", dir,
+		    info->name, info->fingerprint, info->embed_dim, s->model, s->fingerprint, (unsigned)s->dim);
+	s->logit_scale = info->logit_scale;
+	s->logit_bias = info->has_logit_bias ? info->logit_bias : 0;
+	s->has_logit_bias = info->has_logit_bias;
+	return m;
 }
 
 /* ---- texts ---- */
@@ -351,6 +412,34 @@ cb_key_exists(void *ctx, const char *key)
 	return r->old && emb_reader_lookup(r->old, key, NULL) == 1;
 }
 
+/* Open the new cache at the first change, and give it what came before. */
+static void
+writer_open(struct run *r)
+{
+	char err[1024];
+	size_t i;
+	int isnew;
+
+	if (r->w != NULL)
+		return;
+	r->changed = 1;
+	if ((r->w = emb_cache_writer_open(r->o->out, &r->stamp, err, sizeof err)) == NULL)
+		cs_die(CS_EXIT_IO, "%s", err);
+	for (i = 0; i < r->npend; i++) {
+		const struct input_item *it = r->pend[i].it;
+
+		strmap_put(&r->keep, r->pend[i].key, &isnew);
+		if (emb_cache_add_location(r->w, r->pend[i].key, it->loc, it->size, it->mtime) != 0)
+			cs_die(CS_EXIT_IO, "%s: %s", r->o->out, emb_cache_writer_error(r->w));
+	}
+	free(r->pend);
+	r->pend = NULL;
+	r->npend = r->pendcap = 0;
+	for (i = 0; i < r->nrej; i++)
+		if (emb_cache_add_reject(r->w, r->rej[i].loc, r->rej[i].reason) != 0)
+			cs_die(CS_EXIT_IO, "%s: %s", r->o->out, emb_cache_writer_error(r->w));
+}
+
 static int
 cb_location(void *ctx, const struct input_item *it, const char *key)
 {
@@ -363,13 +452,22 @@ cb_location(void *ctx, const struct input_item *it, const char *key)
 		return 0;
 	v = strmap_get(&r->oldloc, it->loc);
 	if (v == NULL) {
-		r->changed = 1;
+		writer_open(r);
 	} else {
 		struct oldloc *ol = *v;
 
 		ol->seen = 1;
 		if (strcmp(ol->key, key) != 0 || ol->size != it->size || ol->mtime != it->mtime)
-			r->changed = 1;
+			writer_open(r);
+	}
+	if (r->w == NULL) {
+		struct pend_loc *pl;
+
+		xgrow(&r->pend, &r->pendcap, r->npend + 1, sizeof *r->pend);
+		pl = &r->pend[r->npend++];
+		pl->it = it;
+		memcpy(pl->key, key, sizeof pl->key);
+		return 0;
 	}
 	strmap_put(&r->keep, key, &isnew);
 	if (emb_cache_add_location(r->w, key, it->loc, it->size, it->mtime) != 0) {
@@ -392,7 +490,7 @@ cb_vector(void *ctx, const struct input_item *it, const char *key, const float *
 		}
 		return 0;
 	}
-	r->changed = 1;
+	writer_open(r);
 	if (emb_cache_add_image(r->w, key, vec) != 0) {
 		cs_warn("%s: %s", r->o->out, emb_cache_writer_error(r->w));
 		return -1;
@@ -407,6 +505,12 @@ cb_reject(void *ctx, const char *loc, const char *reason)
 
 	cs_warn("%s: %s", loc, reason);
 	r->rejected++;
+	if (r->sw)
+		return;
+	xgrow(&r->rej, &r->rejcap, r->nrej + 1, sizeof *r->rej);
+	r->rej[r->nrej].loc = xstrdup(loc);
+	r->rej[r->nrej].reason = xstrdup(reason);
+	r->nrej++;
 	if (r->w && emb_cache_add_reject(r->w, loc, reason) != 0)
 		cs_die(CS_EXIT_IO, "%s: %s", r->o->out, emb_cache_writer_error(r->w));
 }
@@ -430,7 +534,6 @@ open_old(struct run *r)
 	emb_location loc;
 	int rc;
 
-	strmap_init(&r->oldloc);
 	if (r->o->rebuild || access(r->o->out, F_OK) != 0)
 		return;
 	if ((r->old = emb_reader_open(r->o->out, err, sizeof err)) == NULL)
@@ -463,7 +566,43 @@ keep_key(void *ctx, const char *key)
 	return strmap_get(ctx, key) != NULL;
 }
 
-/* Carry over what this run did not touch, then publish or (nothing changed) drop. */
+/* 1 when this run's rejects differ from the old cache's within its operands. */
+static int
+rejects_changed(const struct run *r, const emb_reject *rej, size_t nrej)
+{
+	strmap m;
+	size_t i, nold = 0;
+	int changed = 0;
+
+	strmap_init(&m);
+	for (i = 0; i < nrej; i++) {
+		if (r->o->prune || under_any_root(r, rej[i].location)) {
+			char *k = xasprintf("%s\t%s", rej[i].location, rej[i].reason);
+			int isnew;
+			void **v = strmap_put(&m, k, &isnew);
+
+			*v = (void *)((uintptr_t)*v + 1);    /* a count */
+			nold++;
+			free(k);
+		}
+	}
+	changed = nold != r->nrej;
+	for (i = 0; i < r->nrej && !changed; i++) {
+		char *k = xasprintf("%s\t%s", r->rej[i].loc, r->rej[i].reason);
+		void **v = strmap_get(&m, k);
+
+		if (v == NULL || *v == NULL)
+			changed = 1;
+		else
+			*v = (void *)((uintptr_t)*v - 1);
+		free(k);
+	}
+	strmap_release(&m);
+	return changed;
+}
+
+/* Carry over what this run did not touch and publish; when nothing changed, the
+ * old cache stays as it is and nothing is written. */
 static void
 finish_cache(struct run *r, const struct prompts *pr, const float *tvec)
 {
@@ -475,39 +614,38 @@ finish_cache(struct run *r, const struct prompts *pr, const float *tvec)
 		const emb_text *tx;
 		size_t nrej, ntx;
 
+		if (emb_reader_rejects(r->old, &rej, &nrej) != 0)
+			cs_die(CS_EXIT_DATA, "%s", emb_reader_error(r->old));
+		/* a location that disappeared, a different outcome for a re-tried reject */
+		for (i = 0; i < r->oldloc.cap && !r->changed; i++) {
+			const struct oldloc *ol = r->oldloc.vals[i];
+
+			if (r->oldloc.keys[i] != NULL && !ol->seen &&
+			    (r->o->prune || under_any_root(r, r->oldloc.keys[i])))
+				r->changed = 1;
+		}
+		if (!r->changed && (pr != NULL || rejects_changed(r, rej, nrej)))
+			r->changed = 1;
+		if (!r->changed)
+			return;
+		writer_open(r);
 		/* old locations outside this run's operands stay (unless --prune) */
 		for (i = 0; i < r->oldloc.cap; i++) {
 			const char *path = r->oldloc.keys[i];
 			struct oldloc *ol = r->oldloc.vals[i];
 			int isnew;
 
-			if (path == NULL || ol->seen)
+			if (path == NULL || ol->seen || r->o->prune || under_any_root(r, path))
 				continue;
-			if (r->o->prune || under_any_root(r, path)) {
-				r->changed = 1;     /* a location that disappeared */
-				continue;
-			}
 			strmap_put(&r->keep, ol->key, &isnew);
 			if (emb_cache_add_location(r->w, ol->key, path, ol->size, ol->mtime) != 0)
 				cs_die(CS_EXIT_IO, "%s: %s", r->o->out, emb_cache_writer_error(r->w));
 		}
-		if (emb_reader_rejects(r->old, &rej, &nrej) != 0)
-			cs_die(CS_EXIT_DATA, "%s", emb_reader_error(r->old));
 		for (i = 0; i < nrej; i++) {
-			if (r->o->prune || under_any_root(r, rej[i].location)) {
-				/* this run re-tried it: a different outcome is a change */
-				continue;
-			}
+			if (r->o->prune || under_any_root(r, rej[i].location))
+				continue;       /* this run re-tried it */
 			if (emb_cache_add_reject(r->w, rej[i].location, rej[i].reason) != 0)
 				cs_die(CS_EXIT_IO, "%s: %s", r->o->out, emb_cache_writer_error(r->w));
-		}
-		{
-			size_t before = 0;
-
-			for (i = 0; i < nrej; i++)
-				before += r->o->prune || under_any_root(r, rej[i].location);
-			if ((long long)before != r->rejected)
-				r->changed = 1;
 		}
 		if (pr == NULL) {
 			if (emb_reader_texts(r->old, &tx, &ntx) != 0)
@@ -519,20 +657,50 @@ finish_cache(struct run *r, const struct prompts *pr, const float *tvec)
 		if (emb_cache_copy_images(r->w, r->old, keep_key, &r->keep) < 0)
 			cs_die(CS_EXIT_IO, "%s: %s", r->o->out, emb_cache_writer_error(r->w));
 	} else {
-		r->changed = 1;
+		writer_open(r);
 	}
-	if (pr) {
-		r->changed = 1;
-		for (i = 0; i < pr->n; i++)
-			if (emb_cache_add_text(r->w, pr->cls[i], pr->prompt[i], tvec + i * r->stamp.dim) != 0)
-				cs_die(CS_EXIT_IO, "%s: %s", r->o->out, emb_cache_writer_error(r->w));
-	}
-	if (!r->changed) {
-		emb_cache_writer_abort(r->w);
-		return;
-	}
+	for (i = 0; pr && i < pr->n; i++)
+		if (emb_cache_add_text(r->w, pr->cls[i], pr->prompt[i], tvec + i * r->stamp.dim) != 0)
+			cs_die(CS_EXIT_IO, "%s: %s", r->o->out, emb_cache_writer_error(r->w));
 	if (emb_cache_writer_commit(r->w, err, sizeof err) != 0)
 		cs_die(CS_EXIT_IO, "%s", err);
+	r->w = NULL;
+}
+
+/* 1 when some input is not known unchanged in the old cache, so the model may be
+ * needed; an unchanged re-run never loads it. */
+static int
+may_embed(struct run *r)
+{
+	char key[EMB_KEY_HEX + 1];
+	size_t i;
+
+	if (r->old == NULL)
+		return 1;
+	for (i = 0; i < r->in.n; i++)
+		if (!cb_known_loc(r, &r->in.items[i], key))
+			return 1;
+	return 0;
+}
+
+static void
+run_release(struct run *r)
+{
+	size_t k;
+
+	emb_reader_close(r->old);
+	for (k = 0; k < r->oldloc.cap; k++)
+		free(r->oldloc.vals[k]);
+	strmap_release(&r->oldloc);
+	strmap_release(&r->keep);
+	for (k = 0; k < r->nrej; k++) {
+		free(r->rej[k].loc);
+		free(r->rej[k].reason);
+	}
+	free(r->rej);
+	free(r->pend);
+	inputs_release(&r->in);
+	emb_stamp_release(&r->stamp);
 }
 
 int
@@ -542,9 +710,8 @@ main(int argc, char **argv)
 	struct run r;
 	struct preproc_params pp;
 	struct prompts pr;
-	cs_model_params mp;
 	cs_model_info info;
-	cs_model *model;
+	cs_model *model = NULL;
 	char *dir, err[1024];
 	float *tvec = NULL;
 	progress prog;
@@ -573,37 +740,37 @@ main(int argc, char **argv)
 	if (o.out && (rc = fs_lock(o.out, &lockfd, err, sizeof err)) != 0)
 		cs_die(rc, "%s", err);
 
-	mp = cs_model_default_params();
-	mp.device = o.device;
-	mp.dtype = o.dtype;
-	mp.n_threads = 0;
-	if ((rc = cs_model_load(dir, &mp, &model)) != 0)
-		cs_die(rc == CS_EDEVICE ? CS_EXIT_USAGE : CS_EXIT_MODEL, "%s", cs_errmsg());
-	cs_model_get_info(model, &info);
-	params_from_info(&pp, &info, &o);
-	if (preproc_global_init(argv[0]) != 0)
-		cs_die(CS_EXIT_INTERNAL, "%s", preproc_errmsg());
-
 	memset(&r, 0, sizeof r);
 	r.o = &o;
-	stamp_init(&r.stamp, &info, &pp);
+	stamp_from_dir(&r.stamp, &pp, dir, &o);
 	strmap_init(&r.keep);
+	strmap_init(&r.oldloc);
 	inputs_init(&r.in, &o.lim);
 	for (i = optind; i < argc; i++)
 		inputs_add(&r.in, argv[i]);
 	inputs_finish(&r.in);
 	if (optind == argc && o.text == NULL)
 		cs_die(CS_EXIT_USAGE, "nothing to embed: name files, directories, ZIPs or - (paths on stdin), or --text");
+	if (o.out) {
+		open_old(&r);
+		if (r.old) {
+			const emb_stamp *os = emb_reader_stamp(r.old);
+
+			r.stamp.logit_scale = os->logit_scale;
+			r.stamp.logit_bias = os->logit_bias;
+			r.stamp.has_logit_bias = os->has_logit_bias;
+		}
+	}
+	if (o.out == NULL || o.text || may_embed(&r))
+		model = load_model(dir, &o, &r.stamp, &info);
+	if (preproc_global_init(argv[0]) != 0)
+		cs_die(CS_EXIT_INTERNAL, "%s", preproc_errmsg());
 
 	if (o.text) {
 		tvec = xcalloc(pr.n * r.stamp.dim, sizeof *tvec);
 		embed_prompts(model, dir, &info, &pr, o.text, tvec);
 	}
-	if (o.out) {
-		open_old(&r);
-		if ((r.w = emb_cache_writer_open(o.out, &r.stamp, err, sizeof err)) == NULL)
-			cs_die(CS_EXIT_IO, "%s", err);
-	} else {
+	if (o.out == NULL) {
 		size_t k;
 
 		if ((r.sw = emb_stream_writer_open(stdout, &r.stamp)) == NULL)
@@ -624,8 +791,8 @@ main(int argc, char **argv)
 		pc.in = &r.in;
 		pc.pp = &pp;
 		pc.model = model;
-		pc.dim = info.embed_dim;
-		pc.batch = o.batch ? o.batch : strncmp(info.device, "cuda", 4) == 0 ? 64 : 16;
+		pc.dim = (int)r.stamp.dim;
+		pc.batch = o.batch ? o.batch : model && strncmp(info.device, "cuda", 4) == 0 ? 64 : 16;
 		pc.nthreads = o.threads ? o.threads : ncpu > 0 ? (int)ncpu : 1;
 		pc.shard_k = o.shard_k;
 		pc.shard_n = o.shard_n;
@@ -656,13 +823,7 @@ main(int argc, char **argv)
 
 	if (r.rejected)
 		status = CS_EXIT_PARTIAL;
-	emb_reader_close(r.old);
-	for (size_t k = 0; k < r.oldloc.cap; k++)
-		free(r.oldloc.vals[k]);
-	strmap_release(&r.oldloc);
-	strmap_release(&r.keep);
-	inputs_release(&r.in);
-	emb_stamp_release(&r.stamp);
+	run_release(&r);
 	if (o.text)
 		prompts_release(&pr);
 	free(tvec);

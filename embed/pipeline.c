@@ -241,6 +241,11 @@ flush(struct pipe *p, struct batch *b, int *status)
 
 	if (b->n == 0)
 		return 0;
+	if (c->model == NULL) {
+		cs_warn("internal error: an image to embed but no model loaded");
+		*status = CS_EXIT_INTERNAL;
+		return -1;
+	}
 	if (cs_encode_image(c->model, b->chw, (int)b->n, b->out, 1) != 0) {
 		cs_warn("model: %s", cs_errmsg());
 		*status = CS_EXIT_MODEL;
