@@ -51,7 +51,7 @@ static const struct { const char *key, *dflt; } off_keys[] = {
 	{"ln_post_emb", NULL}, {"nonscalar_logit_scale", NULL}, {"block_type", NULL},
 	{"qk_norm", NULL}, {"scaled_cosine_attn", NULL}, {"scale_heads", NULL},
 	{"scale_attn_inner", NULL}, {"scale_attn", NULL}, {"scale_fc", NULL},
-	{"pos_embed_type", "learnable"}, {"proj_type", "linear"}, {"multimodal_cfg", NULL},
+	{"proj_type", "linear"}, {"multimodal_cfg", NULL},
 	{NULL, NULL}
 };
 
@@ -196,7 +196,8 @@ static int mlp_width(ctx *c, const char *sect, int width, double ratio, int *out
 static int parse_vision(ctx *c, json_t *v, int quick, clip_vision_cfg *o)
 {
 	static const char *const known[] = {"layers", "width", "head_width", "mlp_ratio", "patch_size", "image_size",
-		"ls_init_value", "no_ln_pre", "pool_type", "final_ln_after_pool", "act_kwargs", "norm_kwargs", NULL};
+		"ls_init_value", "no_ln_pre", "pool_type", "final_ln_after_pool", "act_kwargs", "norm_kwargs",
+		"pos_embed_type", NULL};
 	const char *s = "model_cfg.vision_cfg";
 	json_t *p;
 	int rc;
@@ -223,6 +224,11 @@ static int parse_vision(ctx *c, json_t *v, int quick, clip_vision_cfg *o)
 	if (o->image_size % o->patch_size)
 		return fail(c, CS_EUNSUPPORTED, "%s: image_size %d is not a multiple of patch_size %d",
 		            s, o->image_size, o->patch_size);
+	/* sin_cos_2d embeddings are a frozen Parameter: in the state dict like learnable ones */
+	p = json_object_get(v, "pos_embed_type");
+	if (p && !json_is_null(p) && !(json_is_string(p) && (!strcmp(json_string_value(p), "learnable") ||
+	                                                     !strcmp(json_string_value(p), "sin_cos_2d"))))
+		return fail(c, CS_EUNSUPPORTED, "%s.pos_embed_type: only \"learnable\" and \"sin_cos_2d\" are supported", s);
 	o->pool = CLIP_POOL_TOK;
 	p = json_object_get(v, "pool_type");
 	if (p && !json_is_null(p)) {

@@ -398,7 +398,7 @@ json.dump(c, open(sys.argv[1], "w"), indent=1)' "$TMP/bad/open_clip_config.json"
 		expect_err_grep "refused: $1.$2 = $3" 1 "$4"
 	}
 	for kv in 'attentional_pool true' 'timm_model_name "vit_base_patch16_siglip_224"' \
-	          'pos_embed_type "sin_cos_2d"' 'pool_type "none"' 'act_kwargs {"negative_slope":0.1}' \
+	          'pos_embed_type "rope"' 'pool_type "none"' 'act_kwargs {"negative_slope":0.1}' \
 	          'new_fancy_option 1' 'image_size [224,160]' 'norm_kwargs {"eps":1e-6,"bias":false}'; do
 		bad_opt vision_cfg "${kv%% *}" "${kv#* }" "^status -3: .*model_cfg.vision_cfg\.${kv%% *}"
 	done
@@ -418,8 +418,9 @@ json.dump(c, open(sys.argv[1], "w"), indent=1)' "$TMP/bad/open_clip_config.json"
 	# options irrelevant at inference are accepted
 	mk; setcfg vision_cfg patch_dropout 0.5; setcfg vision_cfg output_tokens true; setcfg text_cfg pad_id 1
 	setcfg vision_cfg image_size '[224,224]'; setcfg text_cfg use_pad_mask true
+	setcfg vision_cfg pos_embed_type '"sin_cos_2d"'
 	run "$ENG" load "$TMP/bad"
-	expect "accepted: patch_dropout, output_tokens, pad_id, (224, 224), use_pad_mask with causal mask" 0
+	expect "accepted: patch_dropout, output_tokens, pad_id, (224, 224), use_pad_mask with causal mask, sin_cos_2d" 0
 }
 
 # ---- clipsort-fetch-model: offline it fails clearly and leaves nothing behind

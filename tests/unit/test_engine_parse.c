@@ -191,6 +191,8 @@ static void test_config(void)
 	CHECK(cfg_try(M("\"timm_model_name\": null, \"timm_pool\": \"avg\"", ""), 0, NULL), "timm off accepted");
 	CHECK(cfg_try(M("\"attentional_pool\": true", ""), CS_EUNSUPPORTED, "attentional_pool"), "attn pool");
 	CHECK(cfg_try(M("\"pos_embed_type\": \"learnable\"", ""), 0, NULL), "learnable pos embed");
+	CHECK(cfg_try(M("\"pos_embed_type\": \"sin_cos_2d\"", ""), 0, NULL), "sin_cos_2d pos embed (a saved Parameter)");
+	CHECK(cfg_try(M("\"pos_embed_type\": \"rope\"", ""), CS_EUNSUPPORTED, "pos_embed_type"), "rope refused");
 	CHECK(cfg_try(M("", "\"hf_model_name\": \"xlm-roberta-base\""), CS_EUNSUPPORTED, "text_cfg.hf_model_name"), "hf");
 	CHECK(cfg_try(M("", "\"embed_cls\": true"), CS_EUNSUPPORTED, "embed_cls"), "embed_cls");
 	CHECK(cfg_try(M("", "\"pool_type\": \"mean\""), CS_EUNSUPPORTED, "text_cfg.pool_type"), "text pool");
