@@ -7,10 +7,12 @@
 #define CS_STRMAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct strmap {
-	char **keys;
+	char **keys;            /* cap slots; NULL = empty (iterate i < cap) */
 	void **vals;
+	uint64_t *hashes;       /* of each key: most probes compare 8 bytes, not strings */
 	size_t cap, n;
 } strmap;
 

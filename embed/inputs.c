@@ -159,9 +159,9 @@ input_is_archive(const unsigned char *b, size_t n, const char **what)
 }
 
 static int
-sniff(const char *path, unsigned char *b, size_t cap, size_t *n)
+sniff(int dfd, const char *name, unsigned char *b, size_t cap, size_t *n)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
 	ssize_t r;
 
 	if (fd < 0)
@@ -353,18 +353,23 @@ cmpstr(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void add_path(struct inputs *in, const char *path, int depth);
+static void add_path(struct inputs *in, int dfd, const char *name, const char *path, int depth);
 
+/* Directory path (name relative to dfd), entries in byte order; names are resolved
+ * relative to the open directory, so a deep tree costs no repeated path walks. */
 static void
-add_dir(struct inputs *in, const char *path, int depth)
+add_dir(struct inputs *in, int dfd, const char *name, const char *path, int depth)
 {
-	DIR *d = opendir(path);
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 	char **names = NULL;
-	size_t n = 0, cap = 0, i;
+	size_t n = 0, cap = 0, i, pl = strlen(path);
 
 	if (d == NULL) {
-		add_reject(in, xstrdup(path), xasprintf("cannot open directory: %s", strerror(errno)));
+		add_reject(in, input_utf8_name(path), xasprintf("cannot open directory: %s", strerror(errno)));
+		if (fd >= 0)
+			close(fd);
 		return;
 	}
 	while ((de = readdir(d)) != NULL) {
@@ -373,41 +378,42 @@ add_dir(struct inputs *in, const char *path, int depth)
 		xgrow(&names, &cap, n + 1, sizeof *names);
 		names[n++] = xstrdup(de->d_name);
 	}
-	closedir(d);
 	qsort(names, n, sizeof *names, cmpstr);
 	for (i = 0; i < n; i++) {
-		size_t pl = strlen(path);
 		char *p = xasprintf("%s%s%s", path, pl && path[pl - 1] == '/' ? "" : "/", names[i]);
 
-		add_path(in, p, depth + 1);
+		add_path(in, dirfd(d), names[i], p, depth + 1);
 		free(p);
 		free(names[i]);
 	}
+	closedir(d);
 	free(names);
 }
 
 static void
-add_path(struct inputs *in, const char *path, int depth)
+add_path(struct inputs *in, int dfd, const char *name, const char *path, int depth)
 {
-	struct stat st, lst;
+	struct stat st;
 	unsigned char head[512];
 	size_t hn = 0;
 	const char *what;
+	char *loc;
+	int islink;
 
-	if (lstat(path, &lst) != 0 || stat(path, &st) != 0) {
-		char *u = input_utf8_name(path);
-		add_reject(in, u, xasprintf("%s", strerror(errno)));
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    ((islink = S_ISLNK(st.st_mode)) && fstatat(dfd, name, &st, 0) != 0)) {
+		add_reject(in, input_utf8_name(path), xasprintf("%s", strerror(errno)));
 		return;
 	}
 	if (S_ISDIR(st.st_mode)) {
 		/* never descend through a symbolic link: no loops, no escapes */
-		if (depth > 0 && S_ISLNK(lst.st_mode))
+		if (depth > 0 && islink)
 			return;
 		if (depth > 64) {
 			add_reject(in, input_utf8_name(path), xstrdup("directories nested too deeply"));
 			return;
 		}
-		add_dir(in, path, depth);
+		add_dir(in, dfd, name, path, depth);
 		return;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -415,19 +421,24 @@ add_path(struct inputs *in, const char *path, int depth)
 			add_reject(in, input_utf8_name(path), xstrdup("not a regular file"));
 		return;
 	}
-	if (sniff(path, head, sizeof head, &hn) != 0) {
-		add_reject(in, input_utf8_name(path), xasprintf("%s", strerror(errno)));
-		return;
+	loc = input_utf8_name(path);
+	/* a file known unchanged as an image need not be sniffed again */
+	if (!(in->known && in->known(in->known_ctx, loc, (uint64_t)st.st_size, (int64_t)st.st_mtime))) {
+		if (sniff(dfd, name, head, sizeof head, &hn) != 0) {
+			add_reject(in, loc, xasprintf("%s", strerror(errno)));
+			return;
+		}
+		if (input_is_archive(head, hn, &what)) {
+			if (strcmp(what, "zip") == 0)
+				add_zip(in, path);
+			else
+				add_reject(in, xstrdup(loc),
+				    xasprintf("%s archive not read: only ZIP archives are supported", what));
+			free(loc);
+			return;
+		}
 	}
-	if (input_is_archive(head, hn, &what)) {
-		if (strcmp(what, "zip") == 0)
-			add_zip(in, path);
-		else
-			add_reject(in, input_utf8_name(path),
-			    xasprintf("%s archive not read: only ZIP archives are supported", what));
-		return;
-	}
-	add_item(in, input_utf8_name(path), path, NULL, (uint64_t)st.st_size, (int64_t)st.st_mtime);
+	add_item(in, loc, path, NULL, (uint64_t)st.st_size, (int64_t)st.st_mtime);
 }
 
 static void
@@ -461,7 +472,7 @@ inputs_add(struct inputs *in, const char *operand)
 		return;
 	}
 	add_root(in, operand);
-	add_path(in, in->roots[in->nroots - 1], 0);
+	add_path(in, AT_FDCWD, in->roots[in->nroots - 1], in->roots[in->nroots - 1], 0);
 }
 
 int

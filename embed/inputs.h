@@ -44,6 +44,11 @@ struct inputs {
 	char **roots;       /* operands as given (directories without a trailing '/') */
 	size_t nroots, rootcap;
 	struct input_limits lim;
+	/* Optional (set after inputs_init): 1 when plain file loc with this size and
+	 * mtime is known, unchanged, as an image (say from an earlier run), so its first
+	 * bytes need not be read again to tell an image from an archive. */
+	int (*known)(void *ctx, const char *loc, uint64_t size, int64_t mtime);
+	void *known_ctx;
 };
 
 void inputs_init(struct inputs *in, const struct input_limits *lim);

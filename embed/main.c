@@ -405,6 +405,16 @@ cb_known_loc(void *ctx, const struct input_item *it, char key[65])
 }
 
 static int
+known_plain(void *ctx, const char *loc, uint64_t size, int64_t mtime)
+{
+	struct run *r = ctx;
+	void **v = strmap_get(&r->oldloc, loc);
+	const struct oldloc *ol = v ? *v : NULL;
+
+	return ol != NULL && ol->size == size && ol->mtime == mtime;
+}
+
+static int
 cb_key_exists(void *ctx, const char *key)
 {
 	struct run *r = ctx;
@@ -745,10 +755,6 @@ main(int argc, char **argv)
 	stamp_from_dir(&r.stamp, &pp, dir, &o);
 	strmap_init(&r.keep);
 	strmap_init(&r.oldloc);
-	inputs_init(&r.in, &o.lim);
-	for (i = optind; i < argc; i++)
-		inputs_add(&r.in, argv[i]);
-	inputs_finish(&r.in);
 	if (optind == argc && o.text == NULL)
 		cs_die(CS_EXIT_USAGE, "nothing to embed: name files, directories, ZIPs or - (paths on stdin), or --text");
 	if (o.out) {
@@ -761,6 +767,14 @@ main(int argc, char **argv)
 			r.stamp.has_logit_bias = os->has_logit_bias;
 		}
 	}
+	inputs_init(&r.in, &o.lim);
+	if (r.old) {
+		r.in.known = known_plain;
+		r.in.known_ctx = &r;
+	}
+	for (i = optind; i < argc; i++)
+		inputs_add(&r.in, argv[i]);
+	inputs_finish(&r.in);
 	if (o.out == NULL || o.text || may_embed(&r))
 		model = load_model(dir, &o, &r.stamp, &info);
 	if (preproc_global_init(argv[0]) != 0)

@@ -156,7 +156,10 @@ produce(struct pipe *p, struct zipcur *zc, size_t i)
 	if (s.state == S_DECODE)
 		p->queue[p->qtail++ % p->window] = i;
 	p->produced = i + 1;
-	pthread_cond_broadcast(&p->cv);
+	/* items known from the old cache come by the thousand: wake the others for a
+	 * decode job, every 64 items and at the end (and before the reader waits) */
+	if (s.state == S_DECODE || (i + 1) % 64 == 0 || i + 1 == c->in->n)
+		pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -169,6 +172,8 @@ reader_main(void *arg)
 
 	for (i = 0; i < n; i++) {
 		pthread_mutex_lock(&p->mu);
+		if (!p->stop && i >= p->released + p->window)
+			pthread_cond_broadcast(&p->cv);
 		while (!p->stop && i >= p->released + p->window)
 			pthread_cond_wait(&p->cv, &p->mu);
 		pthread_mutex_unlock(&p->mu);
