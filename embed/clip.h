@@ -28,7 +28,7 @@
  * model and stay valid until cs_model_free.  cs_errmsg() returns a thread-local
  * string the caller never frees, valid until the next engine call on that thread.
  *
- * Every function returns an int status: 0 on success, a negative CS_E* code on
+ * cs_model_load, _get_info and the encoders return 0 on success, a negative CS_E* code on
  * error (the message, naming the file/tensor/option, is in cs_errmsg()).  The
  * engine never prints and never exits.  One cs_model may be used by one thread at
  * a time; separate models are independent. */
