@@ -1,8 +1,11 @@
 #!/usr/bin/python3
 """learn_sklearn.py — the scikit-learn side of bench-learn.sh, on the same data.
 
-  learn_sklearn.py train STREAM LABELS.tsv      time LogisticRegression(C=1) and
-                                                LogisticRegressionCV (5-fold, 5 Cs)
+  learn_sklearn.py train STREAM LABELS.tsv [OURS.tsv]
+                                                time LogisticRegression(C=1) and
+                                                LogisticRegressionCV (5-fold, 5 Cs); with
+                                                OURS (clipsort-predict -i of the -O model),
+                                                the share of equal predictions
   learn_sklearn.py predict STREAM LABELS.tsv    time predict_proba on every row, alone
                                                 and with loading + writing a TSV
 Prints "name<TAB>seconds" lines.
@@ -62,8 +65,12 @@ def main():
     Xl, yl = labelled(keys, X, labels)
     if cmd == 'train':
         t, c = time.perf_counter(), time.process_time()
-        LogisticRegression(C=1.0, max_iter=1000).fit(Xl, yl)
+        clf = LogisticRegression(C=1.0, max_iter=1000).fit(Xl, yl)
         print('sklearn LogisticRegression(C=1) fit\t%.2f (%.2f)' % (time.perf_counter() - t, time.process_time() - c))
+        if len(sys.argv) > 4:   # clipsort-predict -i output of the -O model
+            with open(sys.argv[4]) as f:
+                ours = [r['class'] for r in csv.DictReader(f, delimiter='\t')]
+            print('agreement of clipsort -O with it\t%.5f' % np.mean(np.array(ours) == clf.predict(X)))
         t, c = time.perf_counter(), time.process_time()
         LogisticRegressionCV(Cs=[0.1, 1, 10, 100, 1000], cv=5, max_iter=1000).fit(Xl, yl)
         print('sklearn LogisticRegressionCV(5 Cs, 5-fold) fit\t%.2f (%.2f)' % (time.perf_counter() - t, time.process_time() - c))
