@@ -108,7 +108,8 @@ const labels_entry *labels_at(const labels *l, size_t i);
 /* NULL when the key has no current label (never labelled, or retracted). */
 const labels_entry *labels_get(const labels *l, const char *key);
 
-/* Counters of the last load/refresh: record lines read (excluding the header),
+/* Counters over the whole log as read so far (a refresh that only read new bytes
+ * adds to them; a reload starts over): record lines (excluding the header), and
  * malformed lines skipped (including a torn last line). */
 unsigned long labels_nlines(const labels *l);
 unsigned long labels_nbad(const labels *l);
