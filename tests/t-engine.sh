@@ -442,6 +442,12 @@ else
 	not_ok "clipsort-fetch-model" "$FETCH missing"
 fi
 
+# ---- cs_engine_tune_env: re-executes with OMP_WAIT_POLICY=PASSIVE unless the user chose
+run env -u OMP_WAIT_POLICY "$ENG" tune
+expect "tune_env: PASSIVE by re-exec when unset" 0 <(echo PASSIVE) ""
+run env OMP_WAIT_POLICY=ACTIVE "$ENG" tune
+expect "tune_env: the user's OMP_WAIT_POLICY is kept" 0 <(echo ACTIVE) ""
+
 # ---- the model-directory man page
 if command -v mandoc >/dev/null 2>&1; then
 	run mandoc -Tlint -Wwarning "$SRC/man/clipsort-models.7"

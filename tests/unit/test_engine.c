@@ -7,6 +7,7 @@
  *   test_engine image DIR DTYPE N IN.f32 OUT.f32     (N x 3 x S x S -> N x D, not normalised)
  *   test_engine text DIR DTYPE N IN.i64 OUT.f32      (N x ctx ids   -> N x D, not normalised)
  *   test_engine load DIR                             (exit 0, or print the error and exit 1)
+ *   test_engine tune                                 (cs_engine_tune_env, print OMP_WAIT_POLICY)
  * DTYPE is f32, bf16 or auto.  Errors: "status N: message" on stderr, exit 1. */
 #include <math.h>
 #include <stdint.h>
@@ -318,6 +319,11 @@ int main(int argc, char **argv)
 	FILE *fp;
 	cs_model *m = (cs_model *)1;
 
+	if (argc == 2 && !strcmp(argv[1], "tune")) { /* cs_engine_tune_env, then the policy in effect */
+		cs_engine_tune_env(argc, argv);
+		printf("%s\n", getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "(unset)");
+		return 0;
+	}
 	if (argc > 1)
 		return tool(argc, argv);
 	cs_model_free(NULL);
