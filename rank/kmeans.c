@@ -36,15 +36,37 @@ sqdist(const float *a, const float *b, size_t d)
 	return s;
 }
 
+/* squared distance of every row to centre c, via one sgemv: |x|^2 + |c|^2 - 2 x.c */
+static void
+dist_to(const float *x, const float *xx, size_t n, size_t d, const float *c, float *dots, double *out)
+{
+	double cc = 0;
+	size_t i;
+
+	for (i = 0; i < d; i++)
+		cc += (double)c[i] * c[i];
+	cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)d, 1.0f, x, (int)d, c, 1, 0.0f, dots, 1);
+	for (i = 0; i < n; i++) {
+		double t = (double)xx[i] + cc - 2.0 * dots[i];
+		out[i] = t > 0 ? t : 0;
+	}
+}
+
 /* k-means++: next centre drawn with probability w * D^2 */
 static void
 seed_pp(const float *x, const double *w, size_t n, size_t d, size_t k, unsigned long *s, float *cent)
 {
-	double *dist = xcalloc(n, sizeof *dist), tot = 0, r;
-	size_t i, c, pick;
+	double *dist = xcalloc(n, sizeof *dist), *nd = xcalloc(n, sizeof *nd), tot = 0, r;
+	float *xx = xcalloc(n, sizeof *xx), *dots = xcalloc(n, sizeof *dots);
+	size_t i, j, c, pick;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		double t = 0;
+		for (j = 0; j < d; j++)
+			t += (double)x[i * d + j] * x[i * d + j];
+		xx[i] = (float)t;
 		tot += w ? w[i] : 1;
+	}
 	r = unif(s) * tot;
 	for (pick = 0; pick + 1 < n; pick++) {
 		r -= w ? w[pick] : 1;
@@ -52,8 +74,7 @@ seed_pp(const float *x, const double *w, size_t n, size_t d, size_t k, unsigned 
 			break;
 	}
 	memcpy(cent, x + pick * d, d * sizeof *cent);
-	for (i = 0; i < n; i++)
-		dist[i] = sqdist(x + i * d, cent, d);
+	dist_to(x, xx, n, d, cent, dots, dist);
 	for (c = 1; c < k; c++) {
 		tot = 0;
 		for (i = 0; i < n; i++)
@@ -69,13 +90,15 @@ seed_pp(const float *x, const double *w, size_t n, size_t d, size_t k, unsigned 
 			}
 		}
 		memcpy(cent + c * d, x + pick * d, d * sizeof *cent);
-		for (i = 0; i < n; i++) {
-			double t = sqdist(x + i * d, cent + c * d, d);
-			if (t < dist[i])
-				dist[i] = t;
-		}
+		dist_to(x, xx, n, d, cent + c * d, dots, nd);
+		for (i = 0; i < n; i++)
+			if (nd[i] < dist[i])
+				dist[i] = nd[i];
 	}
 	free(dist);
+	free(nd);
+	free(xx);
+	free(dots);
 }
 
 /* assign by max(x.c - |c|^2/2), block by block */

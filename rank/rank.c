@@ -201,39 +201,69 @@ on_pred(void *ctx, const char *key, const char *loc, const float *vec, const dou
 }
 
 /* cold start: a seeded sample of up to `sample` vectors (bottom-k of a key hash,
- * so the sample does not depend on input order), labelled ones included */
+ * so the sample does not depend on input order), labelled ones included.  A max-heap
+ * of row ids on the hash finds the row to replace. */
+static void
+hv_down(size_t *h, size_t n, const unsigned long *hv, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i, t;
+		if (l < n && hv[h[l]] > hv[h[m]])
+			m = l;
+		if (r < n && hv[h[r]] > hv[h[m]])
+			m = r;
+		if (m == i)
+			return;
+		t = h[i], h[i] = h[m], h[m] = t;
+		i = m;
+	}
+}
+
+static void
+hv_up(size_t *h, const unsigned long *hv, size_t i)
+{
+	while (i > 0 && hv[h[i]] > hv[h[(i - 1) / 2]]) {
+		size_t p = (i - 1) / 2, t = h[i];
+		h[i] = h[p], h[p] = t;
+		i = p;
+	}
+}
+
 static int
 read_cold(struct st *t, emb_reader *r)
 {
 	emb_image img;
 	int rc;
 	unsigned long *hv = NULL;
-	size_t hcap = 0;
+	size_t hcap = 0, *heap = NULL, heapcap = 0;
 
 	while ((rc = emb_reader_next(r, &img)) == 1) {
 		int lab = labels_get(t->l, img.key) != NULL;
 		unsigned long h = hashkey(img.key, t->seed);
-		size_t row, worst = 0, i;
+		size_t row;
 		if (!lab)
 			add_img(t, img.key, img.location);
 		if (t->np < t->sample) {
 			xgrow(&t->pimg, &t->pcap, t->np + 1, sizeof *t->pimg);
 			t->pv = xreallocarray(t->pv, t->pcap, t->d * sizeof *t->pv);
 			xgrow(&hv, &hcap, t->np + 1, sizeof *hv);
+			xgrow(&heap, &heapcap, t->np + 1, sizeof *heap);
 			row = t->np++;
+			hv[row] = h;
+			heap[row] = row;
+			hv_up(heap, hv, row);
 		} else {
-			for (i = 1; i < t->np; i++)
-				if (hv[i] > hv[worst])
-					worst = i;
-			if (h >= hv[worst])
+			if (h >= hv[heap[0]])
 				continue;
-			row = worst;
+			row = heap[0];
+			hv[row] = h;
+			hv_down(heap, t->np, hv, 0);
 		}
-		hv[row] = h;
 		t->pimg[row] = lab ? (size_t)-1 : t->n - 1;
 		memcpy(t->pv + row * t->d, img.vec, t->d * sizeof *t->pv);
 	}
 	free(hv);
+	free(heap);
 	return rc;
 }
 
