@@ -7,6 +7,11 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wshadow"
 #pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-variable"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
@@ -21,6 +26,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -131,7 +137,7 @@ struct cs_model {
 
 	// want: the dtype to convert to (default: the model's); cpu: keep on the CPU
 	Tensor load(const std::string &key, std::vector<int64_t> shape,
-	            c10::optional<at::ScalarType> want = c10::nullopt, bool cpu = false);
+	            std::optional<at::ScalarType> want = std::nullopt, bool cpu = false);
 	LN load_ln(const std::string &prefix, int width, double eps);
 	void load_tower(Tower &t, const std::string &prefix, int layers, int width, int heads, int mlp, bool ls,
 	                int act, double eps);
@@ -156,7 +162,7 @@ at::ScalarType st_to_torch(int dt)
 // A weight by its state-dict name, checked against the shape the config implies,
 // on the model's device in the model's dtype.  F32 weights used as F32 on the CPU
 // are wrapped in place in the mmapped file (no copy).
-Tensor cs_model::load(const std::string &key, std::vector<int64_t> shape, c10::optional<at::ScalarType> want,
+Tensor cs_model::load(const std::string &key, std::vector<int64_t> shape, std::optional<at::ScalarType> want,
                       bool cpu)
 {
 	const st_tensor *t = st_find(st, key.c_str());
