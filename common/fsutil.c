@@ -221,7 +221,7 @@ fs_lock(const char *path, int *fd, char *err, size_t errlen)
 	int l, rc = 0;
 
 	*fd = -1;
-	l = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	l = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
 	if (l < 0) {
 		rc = fail(err, errlen, CS_EXIT_IO, "%s", lock);
 		free(lock);

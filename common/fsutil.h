@@ -37,7 +37,7 @@ int fs_fsync_dir(const char *path, char *err, size_t errlen);
 /* fsync tmp, rename tmp over path, fsync the directory: the publish step alone. */
 int fs_publish(const char *tmp, const char *path, char *err, size_t errlen);
 
-/* Lock PATH.lock with flock(LOCK_EX|LOCK_NB) and write our pid into it.  Returns 0 and
+/* Lock PATH.lock (never through a symbolic link) with flock(LOCK_EX|LOCK_NB) and write our pid into it.  Returns 0 and
  * the descriptor in *fd; CS_EXIT_BUSY with err "PATH is locked by another process
  * (pid N)" (or without the pid when it cannot be read) when another process holds
  * it; CS_EXIT_IO on other errors.  The lock file is left in place on release (removing
