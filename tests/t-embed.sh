@@ -38,7 +38,8 @@ for i, n in enumerate(names):
 print("min cosine %.7f" % worst)
 sys.exit(0 if worst >= 0.999 else 1)
 PY
-	check "end-to-end cosine >= 0.999 to OpenCLIP ($(cat py.out))" test $? -eq 0
+	rc=$?   # before the name's $(...) resets $?
+	check "end-to-end cosine >= 0.999 to OpenCLIP ($(cat py.out))" test $rc -eq 0
 	# the prompts through --tokenize give OpenCLIP's ids
 	python3 -c 'import json,sys; [print(p) for p in json.load(open(sys.argv[1]))]' \
 	    "$FIXTURE/expected/prompts.json" >prompts.txt
@@ -185,7 +186,8 @@ p[0].decode("utf-8")   # strict: raises on invalid UTF-8
 print(p[0].decode())
 sys.exit(0 if len(p) == 1 and p[0].startswith(b"names.zip!caf") else 1)
 PY
-check "a Latin-1 entry name becomes a valid UTF-8 location ($(tail -n 1 py.out))" test $? -eq 0
+rc=$?   # before the name's $(...) resets $?
+check "a Latin-1 entry name becomes a valid UTF-8 location ($(tail -n 1 py.out))" test $rc -eq 0
 
 # a full disk while the new cache is written: exit 4, the old cache untouched
 FAILIO=$(cd "${TOBJ:-$SRC/build/obj/tests}" 2>/dev/null && pwd)/failio.so
@@ -233,9 +235,137 @@ d = max(abs(float(x) - float(y)) for ra, rb in zip(a[1:], b[1:]) for x, y in zip
 print("max |diff| %.1e" % d)
 sys.exit(0 if d < 1e-5 else 1)   # batches of other images change float rounding only
 PY
-check "merged shards equal a single run: same keys and locations, vectors ($(tail -n 1 py.out))" test $? -eq 0
+rc=$?   # before the name's $(...) resets $?
+check "merged shards equal a single run: same keys and locations, vectors ($(tail -n 1 py.out))" test $rc -eq 0
 run "$E" -m model --shard 3/2 -o x.h5 imgs
 expect_err_grep "--shard K/N checks K" 2 'shard K'
+
+# --- progress on a terminal ---
+mkdir prog && cp -r many/. prog/ && head -c 2000 imgs/boxed/0002.jpg >prog/0-trunc.jpg
+nprog=$(find prog -type f | wc -l)
+script -qfec "'$E' -m model -j1 -b 4 -o prog.h5 prog" /dev/null >tty.out 2>&1 </dev/null
+check "a run with a terminal on stderr exits 1 (one reject)" test $? -eq 1
+tr '\r' '\n' <tty.out >tty.lines
+grep -Eq "^clipsort-embed: images [0-9]+/$nprog \([0-9.]+%\) [0-9.]+/s ETA [0-9:]+, 1 rejected" tty.lines
+rc=$?   # before the name's $(...) resets $?
+check "progress on a tty: done/total, rate, ETA, rejects ($(grep -c ETA tty.lines) redraws)" test $rc -eq 0
+grep -Eq "^clipsort-embed: images $nprog/$nprog \(100.0%\) [0-9.]+/s in [0-9:]+, 1 rejected" tty.lines
+check "progress ends with the total and the elapsed time" test $? -eq 0
+rm -f prog.h5
+script -qfec "'$E' -q -m model -j1 -b 4 -o prog.h5 prog" /dev/null >tty.out 2>&1 </dev/null
+check "-q on a tty: no progress" test -z "$(grep 'images [0-9]' tty.out)"
+rm -f prog.h5
+run "$E" -m model -j1 -b 4 -o prog.h5 prog
+check "stderr not a terminal: no progress line, only the reject and the summary" \
+    test "$(grep -c . "$TMP/err")/$(grep -c 'ETA\|/s' "$TMP/err")/$(tr -cd '\r' <"$TMP/err" | wc -c)" = 2/0/0
+
+# --- animated GIF, multi-page TIFF, HEIF: the first frame is what is embedded ---
+mkdir frames
+python3 - frames <<'PY'
+import sys, numpy as np
+from PIL import Image
+d = sys.argv[1]
+r = np.random.default_rng(3)
+a = (r.random((96, 128, 3)) * 255).astype(np.uint8)
+b = 255 - a[::-1]
+pa = Image.fromarray(a).quantize(64, dither=Image.Dither.NONE)
+pb = Image.fromarray(b).quantize(64, dither=Image.Dither.NONE)
+# OpenCLIP resizes a palette image ("P": GIF, palette PNG) before converting it to
+# RGB, so a GIF's first frame is compared with a palette PNG, the TIFF's with RGB
+pa.save(d + "/a-p.png"); pb.save(d + "/b-p.png")
+pa.convert("RGB").save(d + "/a.png"); pb.convert("RGB").save(d + "/b.png")
+pa.save(d + "/anim.gif", save_all=True, append_images=[pb], duration=100, loop=0)
+pb.save(d + "/anim-b.gif", save_all=True, append_images=[pa], duration=100, loop=0)
+pa.convert("RGB").save(d + "/pages.tif", save_all=True, append_images=[pb.convert("RGB")])
+PY
+run "$E" -q -m model -o frames.h5 frames
+expect "embed GIF, TIFF and PNG frames" 0
+"$C" dump frames.h5 >frames.tsv
+python3 - frames.tsv >py.out 2>&1 <<'PY'
+import sys, numpy as np
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])][1:]
+v = {r[1].split("/")[-1]: np.array(r[2:], dtype=float) for r in rows}
+cos = lambda x, y: float(v[x] @ v[y] / np.linalg.norm(v[x]) / np.linalg.norm(v[y]))
+res = {"anim.gif": cos("anim.gif", "a-p.png"), "anim-b.gif": cos("anim-b.gif", "b-p.png"),
+       "pages.tif": cos("pages.tif", "a.png")}
+res["a.png~b.png"] = cos("a.png", "b.png")
+print(" ".join("%s %.6f" % kv for kv in res.items()))
+ok = all(res[k] > 0.99999 for k in ("anim.gif", "pages.tif", "anim-b.gif")) and res["a.png~b.png"] < 0.999
+sys.exit(0 if ok else 1)
+PY
+rc=$?   # before the name's $(...) resets $?
+check "animated GIF and multi-page TIFF embed as their first frame ($(cat py.out))" test $rc -eq 0
+# HEIF: libvips' heif module when present (encoded here through libvips itself)
+python3 - frames/a.png frames/a.heic >heif.out 2>&1 <<'PY'
+import ctypes, sys
+v = ctypes.CDLL("libvips.so.42")
+if v.vips_init(b"t") != 0: sys.exit(2)
+v.vips_image_new_from_file.restype = ctypes.c_void_p
+img = v.vips_image_new_from_file(sys.argv[1].encode(), None)
+if not img: sys.exit(2)
+sys.exit(0 if v.vips_image_write_to_file(ctypes.c_void_p(img), sys.argv[2].encode(), None) == 0 else 3)
+PY
+if [ -s frames/a.heic ]; then
+	run "$E" -q -m model -o heif.h5 frames/a.heic frames/a.png
+	expect "a HEIF image is embedded (libvips' heif loader)" 0
+	python3 - heif.h5 >py.out 2>&1 <<'PY'
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+v = f["images/vec"][:]
+c = float(v[0] @ v[1])
+print("cosine to the PNG it was encoded from %.4f" % c)
+sys.exit(0 if len(v) == 2 and c > 0.9 else 1)
+PY
+	rc=$?   # before the name's $(...) resets $?
+	check "HEIF decodes to the picture it holds ($(cat py.out))" test $rc -eq 0
+else
+	skip "HEIF" "libvips here cannot write HEIF to make a test file ($(tail -n 1 heif.out))"
+fi
+
+# --- the EXAMPLES of clipsort-embed(1) that run offline, as written there ---
+mkdir -p ex/models ex/drops ex/photos && (
+	cd ex || exit 1
+	cp -r ../model models/ViT-B-32
+	cp ../imgs/boxed/0000.jpg ../imgs/boxed/0002.jpg photos/
+	(cd ../imgs && zip -qr ../ex/vendor1.zip loose)
+	(cd ../imgs && zip -qr ../ex/drops/a.zip boxed) && cp vendor1.zip drops/b.zip
+	printf 'class\tprompt\nbox\ta photo of a box\nloose\ta photo of a loose item\n' >classes.tsv
+	awk '/^\.Bd -literal/ { n++; in_bd = 1; next } /^\.Ed/ { in_bd = 0 }
+	    in_bd { gsub(/\\e/, "\\"); print > ("block" n) }' "$SRC/man/clipsort-embed.1"
+	ls block* >blocks
+) && export CLIPSORT_MODELS=$TMP/ex/models
+mkdir -p home/.parallel && touch home/.parallel/will-cite
+ran=0
+for b in $(cat ex/blocks 2>/dev/null); do
+	case $(cat "ex/$b") in
+	*--sshlogin*|*sbatch*) continue ;;    # other hosts, a Slurm cluster
+	esac
+	rm -rf "ex-$b" && cp -r ex "ex-$b"
+	(cd "ex-$b" && HOME=$TMP/home PATH=$BIN:$PATH bash -e -o pipefail "$b") >ex.out 2>&1
+	if [ $? -eq 0 ]; then ok "man page example $b runs: $(head -n 1 "ex/$b" | cut -c1-60)"
+	else not_ok "man page example $b runs" "$(cat "ex/$b")" "$(head -c 1500 ex.out)"; fi
+	ran=$((ran + 1))
+done
+check "four man page examples ran offline (the other two need other hosts)" test "$ran" = 4
+nbox=$(ls imgs/boxed | wc -l) nloose=$(ls imgs/loose | wc -l)
+check "example 1: the cache holds the drop and both prompts" \
+    test "$(info ex-block1/cache.h5 images)/$(info ex-block1/cache.h5 texts)" = $((nloose + 2))/2
+check "example 2: one cache per ZIP, merged" \
+    test "$(info ex-block2/drops/a.h5 images)/$(info ex-block2/cache.h5 images)" = $nbox/$((nbox + nloose))
+unset CLIPSORT_MODELS
+
+# --- the engine is loaded only when something is embedded ---
+mkdir -p alone inst/bin inst/lib/clipsort
+cp "$E" alone/ && cp "$E" inst/bin/ && cp "$BIN/clipsort-engine.so" inst/lib/clipsort/
+"$E" -q -m model -o eng.h5 imgs
+run alone/clipsort-embed -q -m model -o eng.h5 imgs
+expect "an unchanged re-run never loads the engine (none next to this copy)" 0 - ""
+run alone/clipsort-embed -q -m model -o new.h5 imgs
+expect_err_grep "without the engine, embedding is an internal error naming it" 70 'cannot load the OpenCLIP engine: .*clipsort-engine.so'
+check "and no cache is left behind" test ! -e new.h5
+run inst/bin/clipsort-embed -q -m model -o new.h5 imgs
+expect "the installed layout finds PREFIX/lib/clipsort/clipsort-engine.so" 0
+check "same vectors through the installed layout" cmp <("$C" dump new.h5) <("$C" dump eng.h5)
 
 # --- usage and model errors ---
 run "$E" -m model -o /dev/null imgs
