@@ -37,3 +37,6 @@ install-engine: $(if $(SAN),,$(ENGINE_SO))
 .PHONY: install-engine
 
 MAN7 += man/clipsort-models.7
+
+# common/strmap.c: used only by clipsort-embed; plain C, also under ASan/UBSan
+UNIT_TESTS += $(O)/tests/test_strmap

@@ -130,6 +130,17 @@ grep -q '^clipsort-embed: bad/doc.png: ' "$TMP/err"; check "PDF renamed .png rej
 grep -q '^clipsort-embed: bad/empty.jpg: ' "$TMP/err"; check "empty file rejected" test $? -eq 0
 grep -Eq '^clipsort-embed: bad/bomb.png: .*(pixels|too big|limit)' "$TMP/err"; check "pixel-bomb PNG header rejected before decoding" test $? -eq 0
 check "rejects are listed in the cache" test "$(info bad.h5 rejects)" = 5
+before=$(stat -c %Y.%i bad.h5)
+"$C" dump -r bad.h5 >rej1.tsv
+run "$E" -m model -o bad.h5 bad
+expect_err_grep "the same rejects again: exit 1, cache unchanged" 1 '0 images embedded, 1 locations, 5 rejected \(cache unchanged\)'
+"$C" dump -r bad.h5 >rej2.tsv
+check "the same reasons both times" diff rej1.tsv rej2.tsv
+check "a cache with the same rejects is not rewritten" test "$(stat -c %Y.%i bad.h5)" = "$before"
+rm bad/empty.jpg
+run "$E" -q -m model -o bad.h5 bad
+expect "one reject fewer" 1
+check "the cache drops the reject that went away" test "$(info bad.h5 rejects)" = 4
 
 # --- hostile ZIPs ---
 python3 - <<'PY'
