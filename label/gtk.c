@@ -332,9 +332,10 @@ int main(int argc, char **argv)
 	if (!gtk_init_check())
 		cs_die(CS_EXIT_IO, "cannot open the display (is DISPLAY or WAYLAND_DISPLAY set?)");
 	ui_img_init(argv[0]);
-	G.core = ui_core_open(&p, argv[0], err, sizeof err);
+	int ost;
+	G.core = ui_core_open(&p, argv[0], &ost, err, sizeof err);
 	if (!G.core)
-		cs_die(CS_EXIT_DATA, "%s", err);
+		cs_die(ost, "%s", err);
 	G.img = ui_imgcache_new(64u << 20);
 	G.sid = ui_core_session(G.core, user);
 

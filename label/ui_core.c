@@ -172,12 +172,16 @@ static int load_classes(ui_core *c, char *errbuf, size_t errlen)
 
 static int load_cache(ui_core *c, char *errbuf, size_t errlen)
 {
-	emb_reader *r = emb_reader_open(c->cache_path, errbuf, errlen);
+	emb_reader *r;
 	emb_image img;
 	size_t cap = 0;
 	int got;
 
-	if (!r)
+	if (access(c->cache_path, R_OK) != 0) {
+		snprintf(errbuf, errlen, "%s: %s", c->cache_path, strerror(errno));
+		return CS_EXIT_IO;
+	}
+	if (!(r = emb_reader_open(c->cache_path, errbuf, errlen)))
 		return CS_EXIT_DATA;
 	while ((got = emb_reader_next(r, &img)) == 1) {
 		if (c->n == cap) {
@@ -400,7 +404,7 @@ static char *sibling_dir(const char *argv0)
 	return d;
 }
 
-ui_core *ui_core_open(const ui_params *p, const char *argv0, char *errbuf, size_t errlen)
+ui_core *ui_core_open(const ui_params *p, const char *argv0, int *status, char *errbuf, size_t errlen)
 {
 	ui_core *c = xcalloc(1, sizeof *c);
 	int rc;
@@ -424,6 +428,7 @@ ui_core *ui_core_open(const ui_params *p, const char *argv0, char *errbuf, size_
 	pthread_cond_init(&c->committed, NULL);
 	pthread_cond_init(&c->wake, NULL);
 
+	*status = 0;
 	if ((rc = load_classes(c, errbuf, errlen)) != 0 || (rc = load_cache(c, errbuf, errlen)) != 0)
 		goto fail;
 	c->zs = xmalloc(c->n * sizeof *c->zs);
@@ -472,7 +477,7 @@ fail:
 	if (c->p.retrain_every > 0)
 		c->p.retrain_every = -1;        /* no worker to join */
 	ui_core_free(c);
-	(void)rc;
+	*status = rc;
 	return NULL;
 }
 

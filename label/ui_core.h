@@ -41,8 +41,9 @@ void ui_params_default(ui_params *p);
 
 typedef struct ui_core ui_core;
 
-/* Load everything and start the retrain worker.  argv0 locates the sibling tools. */
-ui_core *ui_core_open(const ui_params *p, const char *argv0, char *errbuf, size_t errlen);
+/* Load everything and start the retrain worker.  argv0 locates the sibling tools.
+ * NULL on error with the cs_exit status in *status and the message in errbuf. */
+ui_core *ui_core_open(const ui_params *p, const char *argv0, int *status, char *errbuf, size_t errlen);
 void ui_core_free(ui_core *c);
 
 size_t ui_core_nitems(const ui_core *c);

@@ -90,10 +90,6 @@ int ui_read_class_tsv(const char *path, const ui_round_in *in, int *cls, double 
 		return -1;
 	}
 	while ((got = tsv_reader_next(&r)) == 1) {
-		size_t id = in->key_id(in->ctx, tsv_reader_field(&r, (size_t)idx[0]));
-		if (id == (size_t)-1)
-			continue;
-		int k = in->class_id(in->ctx, tsv_reader_field(&r, (size_t)idx[1]));
 		const char *e;
 		double v = num_parse_d(tsv_reader_field(&r, (size_t)idx[2]), 0, 1, &e);
 		if (e) {
@@ -101,6 +97,10 @@ int ui_read_class_tsv(const char *path, const ui_round_in *in, int *cls, double 
 			rc = -1;
 			break;
 		}
+		size_t id = in->key_id(in->ctx, tsv_reader_field(&r, (size_t)idx[0]));
+		if (id == (size_t)-1)
+			continue;
+		int k = in->class_id(in->ctx, tsv_reader_field(&r, (size_t)idx[1]));
 		cls[id] = k;    /* -1 for "uncertain"/"other" rows */
 		p[id] = v;
 	}

@@ -668,9 +668,10 @@ int main(int argc, char **argv)
 
 	if (ui_img_init(argv[0]) != 0)
 		cs_die(CS_EXIT_INTERNAL, "cannot initialise libvips");
-	W.core = ui_core_open(&p, argv[0], err, sizeof err);
+	int st;
+	W.core = ui_core_open(&p, argv[0], &st, err, sizeof err);
 	if (!W.core)
-		cs_die(strstr(err, "lock") ? CS_EXIT_BUSY : CS_EXIT_DATA, "%s", err);
+		cs_die(st, "%s", err);
 	W.img = ui_imgcache_new(cache_mb << 20);
 	W.sess = xcalloc(MAX_WEB_SESSIONS, sizeof *W.sess);
 	pthread_mutex_init(&W.mu, NULL);

@@ -69,7 +69,17 @@ expect_err_grep "non-loopback listen refused without a token" 2 'not a loopback 
 run "$W" --cache "$D/cache.emb" --labels "$D/labels.tsv" --classes "$D/classes.tsv" --listen example.org
 expect_err_grep "listen address must be numeric" 2 'not a numeric IPv4 or IPv6 address'
 run "$W" --cache "$D/nope.emb" --labels "$D/labels.tsv" --classes "$D/classes.tsv"
-expect_err_grep "missing cache named" 3 'nope.emb'
+expect_err_grep "missing cache: I/O error naming it" 4 'nope.emb: No such file or directory'
+printf 'not an embedding file\n' >"$TMP/bad.emb"
+run "$W" --cache "$TMP/bad.emb" --labels "$D/labels.tsv" --classes "$D/classes.tsv"
+expect_err_grep "malformed cache: data error naming it" 3 'bad.emb'
+run "$W" --cache "$D/cache.emb" --labels "$D/labels.tsv" --classes "$TMP/none.tsv"
+expect_err_grep "missing classes file: I/O error naming it" 4 'none.tsv: No such file or directory'
+printf 'key\tpath\tclass\tconfidence\nabc\tx\tpackaged\t1.5\n' >"$TMP/badzs.tsv"
+run "$W" --cache "$D/cache.emb" --labels "$D/labels.tsv" --classes "$D/classes.tsv" --zeroshot "$TMP/badzs.tsv"
+expect_err_grep "bad zero-shot confidence named with its line" 3 'badzs.tsv:2: confidence'
+run "$W" --cache "$D/cache.emb" --labels "$D/labels.tsv" --classes "$D/classes.tsv" --port 70000
+expect_err_grep "bad port: usage error" 2 'port'
 printf 'class\tprompt\nGood\tx\nb\ty\n' >"$TMP/badcls.tsv"
 run "$W" --cache "$D/cache.emb" --labels "$D/labels.tsv" --classes "$TMP/badcls.tsv"
 expect_err_grep "bad class name named with its line" 3 'badcls.tsv:2: invalid class name'
