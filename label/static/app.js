@@ -69,6 +69,16 @@ function renderKeys() {
     b.addEventListener('click', () => labelCurrent(c.name));
     k.appendChild(b);
   }
+  const rk = $('review-keys');
+  clear(rk);
+  for (const c of S.classes) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.dataset.cls = c.name;
+    b.textContent = (c.key ? c.key + ' ' : '') + c.name;
+    b.addEventListener('click', () => correct(c.name));
+    rk.appendChild(b);
+  }
   const sel = $('review-class');
   clear(sel);
   for (const c of S.classes) {

@@ -167,6 +167,18 @@ async function until(what, fn, timeout = 10000) {
       corr[corr.length - 1].join(' '));
     const item = await (await page.request.get(new URL('/api/item?id=' + tid, BASE).href)).json();
     check('review correction is the current label', item.label === 'unpackaged');
+    // a click corrects too: select the second tile, click a class button
+    const tiles = await page.$$('#review-grid .tile');
+    if (tiles.length > 1) {
+      const t2 = await tiles[1].getAttribute('data-id');
+      await tiles[1].click();
+      const n1 = labelLines().length;
+      await page.click('#review-keys button[data-cls="unpackaged"]');
+      await until('click correction', async () => labelLines().length > n1);
+      const it2 = await (await page.request.get(new URL('/api/item?id=' + t2, BASE).href)).json();
+      check('review: a click on a class corrects the selected image', it2.label === 'unpackaged' &&
+        (await page.$$('#review-grid .tile.corrected')).length === 2);
+    }
     await page.screenshot({ path: path.join(OUT, 'label-web-review.png') });
     check('no CSP violations', cspErrors.length === 0, cspErrors.join('; '));
   } catch (e) {
