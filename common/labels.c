@@ -14,6 +14,7 @@
 #include "diag.h"
 #include "exitcode.h"
 #include "labels.h"
+#include "tsv.h"
 #include "xalloc.h"
 
 #define LOCK_TIMEOUT_MS_DEFAULT 30000
@@ -476,29 +477,6 @@ rehash(labels *l)
 		l->slots[find_slot(l, l->recs[i].key)] = i + 1;
 }
 
-static int
-unescape(char *s)
-{
-	char *r = s, *w = s;
-
-	while (*r) {
-		if (*r != '\\') {
-			*w++ = *r++;
-			continue;
-		}
-		switch (r[1]) {
-		case 't': *w++ = '\t'; break;
-		case 'n': *w++ = '\n'; break;
-		case 'r': *w++ = '\r'; break;
-		case '\\': *w++ = '\\'; break;
-		default: return -1;
-		}
-		r += 2;
-	}
-	*w = '\0';
-	return 0;
-}
-
 /* Parse one complete line (no newline; a trailing CR is dropped). */
 static void
 parse_line(labels *l, char *line, size_t len, unsigned long lineno)
@@ -533,7 +511,7 @@ parse_line(labels *l, char *line, size_t len, unsigned long lineno)
 		return;
 	}
 	for (i = 0; i < 5; i++) {
-		if (unescape(f[i]) != 0) {
+		if (tsv_unescape(f[i]) != 0) {
 			lwarn(l, "%s:%lu: bad escape in field %zu", l->path, lineno, i + 1);
 			l->nbad++;
 			return;

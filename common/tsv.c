@@ -89,6 +89,29 @@ unescape(tsv_reader *r, char *s, char *end, char **outp)
 	return s;
 }
 
+int
+tsv_unescape(char *s)
+{
+	char *r = s, *w = s;
+
+	while (*r) {
+		if (*r != '\\') {
+			*w++ = *r++;
+			continue;
+		}
+		switch (r[1]) {
+		case 't': *w++ = '\t'; break;
+		case 'n': *w++ = '\n'; break;
+		case 'r': *w++ = '\r'; break;
+		case '\\': *w++ = '\\'; break;
+		default: return -1;
+		}
+		r += 2;
+	}
+	*w = '\0';
+	return 0;
+}
+
 /* Splits and unescapes r->line[0..len) in place into r->fields.  Unescaping only
  * shrinks, so fields are written back into the line buffer. */
 static int

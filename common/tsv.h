@@ -43,6 +43,10 @@ int tsv_reader_require(tsv_reader *r, const char *const *names, int *idx, size_t
  * read error, NUL byte) with r->err set as "NAME:LINE: reason". */
 int tsv_reader_next(tsv_reader *r);
 const char *tsv_reader_field(const tsv_reader *r, size_t i);
+/* Unescape one already-split field in place (the escapes above: \t \n \r \\).
+ * 0 ok, -1 on any other escape or a backslash at the end (s is then partly
+ * rewritten).  For readers that split lines themselves. */
+int tsv_unescape(char *s);
 void tsv_reader_release(tsv_reader *r);
 
 /* Writing.  Fields are escaped; rows end with "\n".  Write errors are sticky in the

@@ -225,29 +225,6 @@ struct rd {
 };
 
 static int
-unesc(char *s)
-{
-	char *r = s, *w = s;
-
-	while (*r) {
-		if (*r != '\\') {
-			*w++ = *r++;
-			continue;
-		}
-		switch (r[1]) {
-		case 't': *w++ = '\t'; break;
-		case 'n': *w++ = '\n'; break;
-		case 'r': *w++ = '\r'; break;
-		case '\\': *w++ = '\\'; break;
-		default: return -1;
-		}
-		r += 2;
-	}
-	*w = '\0';
-	return 0;
-}
-
-static int
 bad(struct rd *r, const char *why)
 {
 	snprintf(r->err, r->errlen, "%s:%lu: %s", r->path, r->line, why);
@@ -301,7 +278,7 @@ get_str(struct rd *r, const char *key, char **out)
 
 	if (rc)
 		return rc;
-	if (unesc(r->f[1]) != 0)
+	if (tsv_unescape(r->f[1]) != 0)
 		return bad(r, "bad escape");
 	*out = xstrdup(r->f[1]);
 	return 0;
@@ -475,7 +452,7 @@ load_body(struct rd *r, cs_model *m)
 	for (i = 0; i < m->noof; i++) {
 		if ((rc = next(r)) != 0)
 			return rc;
-		if (r->nf != m->nclass + 2 || unesc(r->f[0]) != 0)
+		if (r->nf != m->nclass + 2 || tsv_unescape(r->f[0]) != 0)
 			return bad(r, "bad out-of-fold record");
 		m->oof[i].key = xstrdup(r->f[0]);
 		if ((rc = num(r, r->f[1], &d)) != 0)

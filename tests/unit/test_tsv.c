@@ -357,6 +357,17 @@ test_fmt(void)
 	CHECK(strcmp(b, c) == 0, "deterministic");
 }
 
+static void
+test_unescape(void)
+{
+	char ok[] = "a\\tb\\nc\\rd\\\\e", end[] = "x\\", other[] = "x\\qy", plain[] = "p q";
+
+	CHECK(tsv_unescape(ok) == 0 && strcmp(ok, "a\tb\nc\rd\\e") == 0, "unescape: '%s'", ok);
+	CHECK(tsv_unescape(plain) == 0 && strcmp(plain, "p q") == 0, "plain field unchanged");
+	CHECK(tsv_unescape(end) == -1, "backslash at the end rejected");
+	CHECK(tsv_unescape(other) == -1, "unknown escape rejected");
+}
+
 int
 main(void)
 {
@@ -368,6 +379,7 @@ main(void)
 	test_bom_crlf();
 	test_long_lines();
 	test_fmt();
+	test_unescape();
 	remove(tmpfile_);
 	return check_done();
 }
