@@ -7,21 +7,12 @@
 #include <cblas.h>
 
 #include "kmeans.h"
+#include "rng.h"
 #include "xalloc.h"
 
 #define KM_BLOCK 256
 /* threads only pay off on large inputs (barriers cost more than small work) */
 #define KM_PAR(n, d) ((size_t)(n) * (size_t)(d) >= ((size_t)1 << 20))
-
-static uint64_t
-splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
 
 void
 km_rng_seed(km_rng *r, uint64_t seed)
@@ -29,46 +20,25 @@ km_rng_seed(km_rng *r, uint64_t seed)
 	int i;
 
 	for (i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&seed);
-}
-
-static uint64_t
-rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
+		r->s[i] = cs_splitmix64(&seed);
 }
 
 uint64_t
 km_rng_next(km_rng *r)
 {
-	uint64_t *s = r->s, res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return res;
+	return cs_xoshiro256ss(r->s);
 }
 
 double
 km_rng_uniform(km_rng *r)
 {
-	return (double)(km_rng_next(r) >> 11) * 0x1.0p-53;
+	return cs_unit_double(km_rng_next(r));
 }
 
 double
 km_dist2(const float *a, const float *b, size_t d)
 {
-	double s = 0;
-	size_t j;
-
-	for (j = 0; j < d; j++) {
-		double t = (double)a[j] - b[j];
-		s += t * t;
-	}
-	return s;
+	return cs_dist2(a, b, d);
 }
 
 static void

@@ -24,6 +24,7 @@
 #include "diag.h"
 #include "exitcode.h"
 #include "num.h"
+#include "rng.h"
 #include "xalloc.h"
 #include "safetensors_write.h"
 #ifdef CS_HAVE_BPE_TRAIN
@@ -662,37 +663,7 @@ cmp_spec(const void *a, const void *b)
 	return strcmp(((const struct tspec *)a)->name, ((const struct tspec *)b)->name);
 }
 
-/* ---- random numbers: xoshiro256** seeded per tensor with splitmix64 ----------- */
-
-static uint64_t
-splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static inline uint64_t
-rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-static inline uint64_t
-xoshiro(uint64_t s[4])
-{
-	uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return r;
-}
+/* ---- random numbers: xoshiro256** (rng.h) seeded per tensor with splitmix64 ----- */
 
 /* Each tensor has its own stream, from the seed and its name, so a tensor's values
  * do not depend on which other tensors the config has. */
@@ -705,7 +676,7 @@ seed_stream(uint64_t s[4], uint64_t seed, const char *name)
 		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
 	h ^= seed * 0x9e3779b97f4a7c15ull;
 	for (int i = 0; i < 4; i++)
-		s[i] = splitmix64(&h);
+		s[i] = cs_splitmix64(&h);
 }
 
 /* Approximately N(0,1): the sum of four uniforms (16-bit lanes of one draw), centred
@@ -1326,7 +1297,7 @@ write_weights(const char *dir, struct tlist *l, enum stw_dtype dt, uint64_t seed
 					buf[j] = t->mean;
 			} else {
 				for (size_t j = 0; j < k; j++)
-					buf[j] = t->mean + t->std * approx_normal(xoshiro(s));
+					buf[j] = t->mean + t->std * approx_normal(cs_xoshiro256ss(s));
 			}
 			if (stw_write_f32(w, buf, k) != 0)
 				cs_die(CS_EXIT_IO, "%s: %s:", path, stw_errmsg(w));

@@ -6,35 +6,8 @@
 #include <cblas.h>
 
 #include "kmeans.h"
+#include "rng.h"
 #include "xalloc.h"
-
-static unsigned long
-rnd(unsigned long *s)
-{
-	unsigned long z = (*s += 0x9e3779b97f4a7c15UL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9UL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebUL;
-	return z ^ (z >> 31);
-}
-
-static double
-unif(unsigned long *s)
-{
-	return (double)(rnd(s) >> 11) / 9007199254740992.0;
-}
-
-static double
-sqdist(const float *a, const float *b, size_t d)
-{
-	double s = 0;
-	size_t j;
-
-	for (j = 0; j < d; j++) {
-		double t = (double)a[j] - b[j];
-		s += t * t;
-	}
-	return s;
-}
 
 /* squared distance of every row to centre c, via one sgemv: |x|^2 + |c|^2 - 2 x.c */
 static void
@@ -54,7 +27,7 @@ dist_to(const float *x, const float *xx, size_t n, size_t d, const float *c, flo
 
 /* k-means++: next centre drawn with probability w * D^2 */
 static void
-seed_pp(const float *x, const double *w, size_t n, size_t d, size_t k, unsigned long *s, float *cent)
+seed_pp(const float *x, const double *w, size_t n, size_t d, size_t k, uint64_t *s, float *cent)
 {
 	double *dist = xcalloc(n, sizeof *dist), *nd = xcalloc(n, sizeof *nd), tot = 0, r;
 	float *xx = xcalloc(n, sizeof *xx), *dots = xcalloc(n, sizeof *dots);
@@ -67,7 +40,7 @@ seed_pp(const float *x, const double *w, size_t n, size_t d, size_t k, unsigned 
 		xx[i] = (float)t;
 		tot += w ? w[i] : 1;
 	}
-	r = unif(s) * tot;
+	r = cs_unit_double(cs_splitmix64(s)) * tot;
 	for (pick = 0; pick + 1 < n; pick++) {
 		r -= w ? w[pick] : 1;
 		if (r <= 0)
@@ -80,9 +53,9 @@ seed_pp(const float *x, const double *w, size_t n, size_t d, size_t k, unsigned 
 		for (i = 0; i < n; i++)
 			tot += (w ? w[i] : 1) * dist[i];
 		if (tot <= 0) {
-			pick = (size_t)(rnd(s) % n);
+			pick = (size_t)(cs_splitmix64(s) % n);
 		} else {
-			r = unif(s) * tot;
+			r = cs_unit_double(cs_splitmix64(s)) * tot;
 			for (pick = 0; pick + 1 < n; pick++) {
 				r -= (w ? w[pick] : 1) * dist[pick];
 				if (r <= 0)
@@ -144,7 +117,7 @@ int
 kmeans(const float *x, const double *w, size_t n, size_t d, size_t k, unsigned long seed, int maxit,
     float *cent, int *assign)
 {
-	unsigned long s = seed * 0x2545F4914F6CDD1DUL + 1;
+	uint64_t s = (uint64_t)seed * 0x2545F4914F6CDD1DULL + 1;
 	float *dots = xcalloc((n < 4096 ? n : 4096) * k, sizeof *dots);
 	double *acc = xcalloc(k * d, sizeof *acc), *wsum = xcalloc(k, sizeof *wsum);
 	size_t i, c, j;
@@ -193,7 +166,7 @@ kmeans_medoids(const float *x, size_t n, size_t d, const float *cent, size_t k, 
 	for (i = 0; i < n; i++) {
 		double t;
 		c = (size_t)assign[i];
-		t = sqdist(x + i * d, cent + c * d, d);
+		t = cs_dist2(x + i * d, cent + c * d, d);
 		if (t < best[c]) {
 			best[c] = t;
 			pick[c] = (long)i;

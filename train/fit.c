@@ -11,6 +11,7 @@
 
 #include "exitcode.h"
 #include "fit.h"
+#include "rng.h"
 #include "xalloc.h"
 
 static const double default_grid[] = { 0.1, 1, 10, 100, 1000 };
@@ -273,27 +274,17 @@ predict_rows(const struct solver_in *s, const struct trained *t, const size_t *r
 
 /* ---- folds and metrics ------------------------------------------------ */
 
-static unsigned long
-rnd(unsigned long *s)
-{
-	/* splitmix64 */
-	unsigned long z = (*s += 0x9e3779b97f4a7c15UL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9UL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebUL;
-	return z ^ (z >> 31);
-}
-
 /* stratified: rows of each class shuffled, then dealt round-robin to folds */
 static void
 make_folds(const fit_data *data, int folds, unsigned long seed, int *fold)
 {
 	size_t i, c, *perm = xcalloc(data->n, sizeof *perm), next = 0;
-	unsigned long s = seed * 2654435761UL + 17;
+	uint64_t s = (uint64_t)seed * 2654435761UL + 17;
 
 	for (i = 0; i < data->n; i++)
 		perm[i] = i;
 	for (i = data->n; i > 1; i--) {
-		size_t j = rnd(&s) % i, t = perm[i - 1];
+		size_t j = (size_t)(cs_splitmix64(&s) % i), t = perm[i - 1];
 		perm[i - 1] = perm[j];
 		perm[j] = t;
 	}
