@@ -57,42 +57,18 @@ usage(void)
 	exit(CS_EXIT_USAGE);
 }
 
-static emb_reader *
-open_or_die(const char *path)
-{
-	char err[512];
-	emb_reader *r = emb_reader_open(path, err, sizeof err);
-
-	if (r == NULL)
-		cs_die(CS_EXIT_DATA, "%s", err);
-	return r;
-}
-
 static void
 load_classes(struct prior *pr, const struct opts *o, emb_reader *img)
 {
-	emb_reader *txt = o->texts ? open_or_die(o->texts) : img;
-	const emb_text *t;
-	size_t n;
-	char err[512];
-
-	if (txt != img && !emb_stamp_compatible(emb_reader_stamp(img), emb_reader_stamp(txt), err, sizeof err))
-		cs_die(CS_EXIT_DATA, "%s and %s were made differently: %s", o->input, o->texts, err);
-	if (emb_reader_texts(txt, &t, &n) != 0)
-		cs_die(CS_EXIT_DATA, "%s", emb_reader_error(txt));
-	if (n == 0) {
+	if (!zs_classes_load(&pr->cls, img, o->input, o->texts)) {
 		if (o->texts)
 			cs_die(CS_EXIT_DATA, "%s: no class prompt vectors", o->texts);
 		pr->have = 0;
 	} else {
-		if (zs_classes_init(&pr->cls, t, n, emb_reader_stamp(txt), err, sizeof err) != 0)
-			cs_die(CS_EXIT_DATA, "%s: %s", o->texts ? o->texts : o->input, err);
 		pr->have = 1;
 		pr->nlab = (int)pr->cls.n;   /* label indices 0..n-1 are the classes */
 		pr->labnames = xcalloc(pr->cls.n, sizeof *pr->labnames);
 	}
-	if (txt != img)
-		emb_reader_close(txt);
 }
 
 static void
@@ -322,7 +298,7 @@ lpairs_tally(struct lpairs *lp, const struct prior *pr, int k)
 static void
 run_full(const struct opts *o, struct prior *pr, labels *l)
 {
-	emb_reader *r = open_or_die(o->input);
+	emb_reader *r = zs_open_or_die(o->input);
 	float *x;
 	char **keys, **locs;
 	size_t n, d, i;
@@ -416,7 +392,7 @@ read_batch(emb_reader *r, struct batch *b)
 static emb_reader *
 reopen(const struct opts *o, const emb_stamp *first)
 {
-	emb_reader *r = open_or_die(o->input);
+	emb_reader *r = zs_open_or_die(o->input);
 	char err[512];
 
 	if (!emb_stamp_compatible(first, emb_reader_stamp(r), err, sizeof err))
@@ -427,7 +403,7 @@ reopen(const struct opts *o, const emb_stamp *first)
 static void
 run_minibatch(const struct opts *o, struct prior *pr, labels *l)
 {
-	emb_reader *r = open_or_die(o->input);
+	emb_reader *r = zs_open_or_die(o->input);
 	emb_stamp st;
 	struct batch b;
 	size_t d, n = 0, ns = 0, scap, i;

@@ -7,6 +7,8 @@
 #include <cblas.h>
 
 #include "classes.h"
+#include "diag.h"
+#include "exitcode.h"
 #include "xalloc.h"
 
 int
@@ -186,4 +188,34 @@ zs_classes_probs(const zs_classes *c, const float *cos, double *p)
 		sum += p[j] = exp(p[j] - mx);
 	for (j = 0; j < c->n; j++)
 		p[j] /= sum;
+}
+
+emb_reader *
+zs_open_or_die(const char *path)
+{
+	char err[512];
+	emb_reader *r = emb_reader_open(path, err, sizeof err);
+
+	if (r == NULL)
+		cs_die(CS_EXIT_DATA, "%s", err);
+	return r;
+}
+
+int
+zs_classes_load(zs_classes *c, emb_reader *img, const char *imgname, const char *texts)
+{
+	emb_reader *txt = texts ? zs_open_or_die(texts) : img;
+	const emb_text *t;
+	size_t n;
+	char err[512];
+
+	if (txt != img && !emb_stamp_compatible(emb_reader_stamp(img), emb_reader_stamp(txt), err, sizeof err))
+		cs_die(CS_EXIT_DATA, "%s and %s were made differently: %s", imgname, texts, err);
+	if (emb_reader_texts(txt, &t, &n) != 0)
+		cs_die(CS_EXIT_DATA, "%s", emb_reader_error(txt));
+	if (n > 0 && zs_classes_init(c, t, n, emb_reader_stamp(txt), err, sizeof err) != 0)
+		cs_die(CS_EXIT_DATA, "%s: %s", texts ? texts : imgname, err);
+	if (txt != img)
+		emb_reader_close(txt);
+	return n > 0;
 }

@@ -40,6 +40,16 @@ int zs_valid_class(const char *name);
 int zs_classes_init(zs_classes *c, const emb_text *t, size_t n, const emb_stamp *stamp,
     char *err, size_t errlen);
 void zs_classes_release(zs_classes *c);
+
+/* Open an embedding file (path "-" = stdin) or die (CS_EXIT_DATA) with the reader's
+ * message. */
+emb_reader *zs_open_or_die(const char *path);
+/* The classes for the images of img, from the text vectors of the file texts (opened
+ * and closed here) or, texts NULL, from img's own.  imgname names img in messages.
+ * 1: c initialised; 0: the source holds no text vectors (c untouched; what that means
+ * is the caller's to say).  Dies (CS_EXIT_DATA) when texts cannot be read, was made
+ * differently from img, or its vectors do not make classes. */
+int zs_classes_load(zs_classes *c, emb_reader *img, const char *imgname, const char *texts);
 /* Index of class name, or -1. */
 int zs_classes_find(const zs_classes *c, const char *name);
 

@@ -30,17 +30,6 @@ usage(void)
 	exit(CS_EXIT_USAGE);
 }
 
-static emb_reader *
-open_or_die(const char *path)
-{
-	char err[512];
-	emb_reader *r = emb_reader_open(path, err, sizeof err);
-
-	if (r == NULL)
-		cs_die(CS_EXIT_DATA, "%s", err);
-	return r;
-}
-
 static void
 put_header(const zs_classes *c)
 {
@@ -151,11 +140,8 @@ main(int argc, char *argv[])
 {
 	struct opts o = { 0, 0.0, NULL, NULL };
 	const char *ipath = "-";
-	emb_reader *img, *txt;
-	const emb_text *texts;
-	size_t ntexts;
+	emb_reader *img;
 	zs_classes c;
-	char err[512];
 	int ch, other = -1;
 
 	diag_init(argv[0]);
@@ -177,20 +163,11 @@ main(int argc, char *argv[])
 	if (o.texts && strcmp(o.texts, "-") == 0 && strcmp(ipath, "-") == 0)
 		cs_die(CS_EXIT_USAGE, "texts and images cannot both come from stdin");
 
-	img = open_or_die(ipath);
-	txt = o.texts ? open_or_die(o.texts) : img;
-	if (txt != img) {
-		if (!emb_stamp_compatible(emb_reader_stamp(img), emb_reader_stamp(txt), err, sizeof err))
-			cs_die(CS_EXIT_DATA, "%s and %s were made differently: %s",
-			    ipath[0] == '-' && ipath[1] == '\0' ? "<stdin>" : ipath, o.texts, err);
-	}
-	if (emb_reader_texts(txt, &texts, &ntexts) != 0)
-		cs_die(CS_EXIT_DATA, "%s", emb_reader_error(txt));
-	if (ntexts == 0)
+	img = zs_open_or_die(ipath);
+	/* stdin is "<stdin>" where images and texts are named together, "-" alone */
+	if (!zs_classes_load(&c, img, o.texts && strcmp(ipath, "-") == 0 ? "<stdin>" : ipath, o.texts))
 		cs_die(CS_EXIT_DATA, "%s: no class prompt vectors (make them with clipsort-embed --text classes.tsv%s)",
 		    o.texts ? o.texts : ipath, o.texts ? "" : ", then pass them with -t");
-	if (zs_classes_init(&c, texts, ntexts, emb_reader_stamp(txt), err, sizeof err) != 0)
-		cs_die(CS_EXIT_DATA, "%s: %s", o.texts ? o.texts : ipath, err);
 	if (o.other) {
 		other = zs_classes_find(&c, o.other);
 		if (other < 0)
@@ -200,8 +177,6 @@ main(int argc, char *argv[])
 	classify(img, &c, &o, other);
 	cs_fshut(stdout, "<stdout>");
 	zs_classes_release(&c);
-	if (txt != img)
-		emb_reader_close(txt);
 	emb_reader_close(img);
 	return CS_EXIT_OK;
 }
