@@ -65,7 +65,7 @@ engine_open(void)
 		const char *e;
 
 		snprintf(path, sizeof path, "%s%s%s", dir, where[i], ENGINE_SO);
-		if ((eng.h = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		if ((eng.h = dlopen(path, RTLD_LAZY | RTLD_LOCAL)) == NULL) {
 			e = dlerror();
 			snprintf(tried[i], sizeof tried[i], "%s", e ? e : path);
 		}
