@@ -14,6 +14,7 @@
 #include "diag.h"
 #include "exitcode.h"
 #include "labels.h"
+#include "strhash.h"
 #include "tsv.h"
 #include "xalloc.h"
 
@@ -442,23 +443,11 @@ labels_set_warn(labels *l, labels_warn_fn *fn, void *ctx)
 	l->warn_ctx = ctx;
 }
 
-static uint64_t
-hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 /* slot for key: either holding it or the empty one where it goes */
 static size_t
 find_slot(const labels *l, const char *key)
 {
-	size_t mask = l->nslots - 1, i = (size_t)hash(key) & mask;
+	size_t mask = l->nslots - 1, i = (size_t)cs_strhash(key) & mask;
 
 	while (l->slots[i] != 0 && strcmp(l->recs[l->slots[i] - 1].key, key) != 0)
 		i = (i + 1) & mask;

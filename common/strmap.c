@@ -2,16 +2,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strhash.h"
 #include "strmap.h"
 #include "xalloc.h"
 
 static uint64_t
 hash(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = cs_strhash(s);
 
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
 	return h ^ (h >> 29);
 }
 

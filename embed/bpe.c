@@ -17,6 +17,7 @@
 
 #include "bpe.h"
 #include "bpe_int.h"
+#include "strhash.h"
 
 #define BPE_GZ_MAX_MERGES (49152 - 256 - 2)   /* OpenCLIP: merges[1:49152-256-2+1] */
 #define BPE_MAX_ID (1 << 24)
@@ -82,9 +83,7 @@ struct smap { const char **key; int32_t *val; size_t mask, n; };
 
 static uint64_t hash_bytes(const char *s, size_t n)
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+	uint64_t h = cs_memhash_from(CS_STRHASH_START, s, n);
 	return h ^ h >> 29;
 }
 

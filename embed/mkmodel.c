@@ -25,6 +25,7 @@
 #include "exitcode.h"
 #include "num.h"
 #include "rng.h"
+#include "strhash.h"
 #include "xalloc.h"
 #include "safetensors_write.h"
 #ifdef CS_HAVE_BPE_TRAIN
@@ -670,10 +671,8 @@ cmp_spec(const void *a, const void *b)
 static void
 seed_stream(uint64_t s[4], uint64_t seed, const char *name)
 {
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+	uint64_t h = cs_strhash_from(CS_FNV64_BASIS, name); /* FNV-1a */
 
-	for (; *name; name++)
-		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
 	h ^= seed * 0x9e3779b97f4a7c15ull;
 	for (int i = 0; i < 4; i++)
 		s[i] = cs_splitmix64(&h);

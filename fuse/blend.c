@@ -10,6 +10,7 @@
 #include "diag.h"
 #include "exitcode.h"
 #include "num.h"
+#include "strhash.h"
 #include "tsv.h"
 #include "xalloc.h"
 
@@ -264,22 +265,10 @@ struct tab {
 	size_t k;
 };
 
-static uint64_t
-hkey(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 static size_t
 findslot(const struct tab *t, const char *key)
 {
-	size_t m = t->nslot - 1, i = (size_t)hkey(key) & m;
+	size_t m = t->nslot - 1, i = (size_t)cs_strhash(key) & m;
 
 	while (t->slot[i] && strcmp(t->r[t->slot[i] - 1].key, key) != 0)
 		i = (i + 1) & m;

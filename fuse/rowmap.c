@@ -4,15 +4,14 @@
 #include <string.h>
 
 #include "rowmap.h"
+#include "strhash.h"
 #include "xalloc.h"
 
 static uint64_t
 hash(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;   /* FNV-1a, then a final mix */
+	uint64_t h = cs_strhash(s);   /* then a final mix */
 
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdULL;
 	return h ^ (h >> 33);

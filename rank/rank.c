@@ -14,6 +14,7 @@
 #include "../train/outfile.h"
 #include "../train/predrows.h"
 #include "num.h"
+#include "strhash.h"
 #include "tsv.h"
 #include "xalloc.h"
 
@@ -62,12 +63,8 @@ struct st {
 static unsigned long
 hashkey(const char *s, unsigned long seed)
 {
-	unsigned long h = 1469598103934665603UL ^ (seed * 0x9e3779b97f4a7c15UL);
+	unsigned long h = cs_strhash_from(CS_STRHASH_START ^ (seed * 0x9e3779b97f4a7c15UL), s);
 
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211UL;
-	}
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9UL;
 	return h ^ (h >> 32);
