@@ -8,6 +8,7 @@
 
 #include "kmeans.h"
 #include "rng.h"
+#include "vec.h"
 #include "xalloc.h"
 
 #define KM_BLOCK 256

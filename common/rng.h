@@ -1,6 +1,5 @@
 /* rng.h — the small deterministic generators the tools share: splitmix64 (Steele,
- * Lea & Flood 2014) and xoshiro256** (Blackman & Vigna 2018), plus the squared
- * Euclidean distance in double that goes with them in k-means.  Header-only
+ * Lea & Flood 2014) and xoshiro256** (Blackman & Vigna 2018).  Header-only
  * (static inline) so hot loops keep inlining them.  A stream for a given state is
  * fixed forever: seeds written into tests, models and outputs depend on it.
  *
@@ -8,7 +7,6 @@
 #ifndef CS_RNG_H
 #define CS_RNG_H
 
-#include <stddef.h>
 #include <stdint.h>
 
 /* Advances *x by the golden-ratio increment and returns the mixed value. */
@@ -48,21 +46,6 @@ static inline double
 cs_unit_double(uint64_t r)
 {
 	return (double)(r >> 11) * 0x1.0p-53;
-}
-
-/* Squared Euclidean distance of two float vectors of length d, summed in double
- * in index order. */
-static inline double
-cs_dist2(const float *a, const float *b, size_t d)
-{
-	double s = 0;
-	size_t j;
-
-	for (j = 0; j < d; j++) {
-		double t = (double)a[j] - b[j];
-		s += t * t;
-	}
-	return s;
 }
 
 #endif

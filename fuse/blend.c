@@ -12,6 +12,7 @@
 #include "num.h"
 #include "strhash.h"
 #include "tsv.h"
+#include "vec.h"
 #include "xalloc.h"
 
 #define EPS 1e-6
@@ -37,7 +38,7 @@ blend_evidence(const double *p, size_t k, double *l)
 void
 blend_apply(const blend *bl, const double *l, const unsigned char *have, double *p)
 {
-	double mx = -INFINITY, s = 0;
+	double mx = -INFINITY;
 	size_t j, k = bl->k;
 	int sg;
 
@@ -55,12 +56,7 @@ blend_apply(const blend *bl, const double *l, const unsigned char *have, double 
 		if (z > mx)
 			mx = z;
 	}
-	for (j = 0; j < k; j++) {
-		p[j] = exp(p[j] - mx);
-		s += p[j];
-	}
-	for (j = 0; j < k; j++)
-		p[j] /= s;
+	cs_softmax_max(p, k, mx);
 }
 
 /* objective and gradient at theta = (w[3], b[k]) */

@@ -7,6 +7,7 @@
 
 #include "kmeans.h"
 #include "rng.h"
+#include "vec.h"
 #include "xalloc.h"
 
 /* squared distance of every row to centre c, via one sgemv: |x|^2 + |c|^2 - 2 x.c */

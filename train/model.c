@@ -13,6 +13,7 @@
 #include "model.h"
 #include "outfile.h"
 #include "tsv.h"
+#include "vec.h"
 #include "xalloc.h"
 
 #define MODEL_MAGIC "clipsort-model"
@@ -49,7 +50,7 @@ model_oof_find(const cs_model *m, const char *key)
 void
 model_calibrate(double *p, size_t k, double T)
 {
-	double mx = -INFINITY, s = 0;
+	double mx = -INFINITY;
 	size_t j;
 
 	if (T == 1.0)
@@ -59,12 +60,7 @@ model_calibrate(double *p, size_t k, double T)
 		if (p[j] > mx)
 			mx = p[j];
 	}
-	for (j = 0; j < k; j++) {
-		p[j] = exp(p[j] - mx);
-		s += p[j];
-	}
-	for (j = 0; j < k; j++)
-		p[j] /= s;
+	cs_softmax_max(p, k, mx);
 }
 
 static double

@@ -9,6 +9,7 @@
 #include "classes.h"
 #include "diag.h"
 #include "exitcode.h"
+#include "vec.h"
 #include "xalloc.h"
 
 int
@@ -172,7 +173,7 @@ void
 zs_classes_probs(const zs_classes *c, const float *cos, double *p)
 {
 	size_t j;
-	double mx = -INFINITY, sum = 0;
+	double mx = -INFINITY;
 
 	if (c->sigmoid) {
 		for (j = 0; j < c->n; j++)
@@ -184,10 +185,7 @@ zs_classes_probs(const zs_classes *c, const float *cos, double *p)
 		if (p[j] > mx)
 			mx = p[j];
 	}
-	for (j = 0; j < c->n; j++)
-		sum += p[j] = exp(p[j] - mx);
-	for (j = 0; j < c->n; j++)
-		p[j] /= sum;
+	cs_softmax_max(p, c->n, mx);
 }
 
 emb_reader *
