@@ -13,6 +13,7 @@
 #include "exitcode.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
@@ -199,21 +200,75 @@ void preproc_global_shutdown(void)
 	vips_ready = 0;
 }
 
-/* The last line libvips put in its (process-wide) error buffer. */
-static void vips_detail(char *out, size_t n)
+/* libvips keeps one error buffer for the whole process, so with several decoder
+ * threads it also holds other threads' messages.  Each caller moves the buffer's
+ * lines into a shared pending list (under a lock) and claims the last line written
+ * by its own format's loader, leaving the others for their threads. */
+static pthread_mutex_t detail_mu = PTHREAD_MUTEX_INITIALIZER;
+static GString *detail_pending;
+
+static int line_is_from(const char *line, size_t len, enum fmt f)
 {
-	char *e = vips_error_buffer_copy(), *s, *end;
+	static const char *const dom[] = { "jpeg", "png", "webp", "gif", "tiff", "heif" };
+	const char *colon = memchr(line, ':', len);
+	size_t n = colon ? (size_t)(colon - line) : len, i, k = strlen(dom[f]);
+
+	for (i = 0; i + k <= n; i++)
+		if (!g_ascii_strncasecmp(line + i, dom[f], k))
+			return 1;
+	return 0;
+}
+
+/* Move libvips' error buffer into the pending list without claiming a line. */
+static void vips_drain(void)
+{
+	char *e;
+
+	pthread_mutex_lock(&detail_mu);
+	if (!detail_pending)
+		detail_pending = g_string_new(NULL);
+	if ((e = vips_error_buffer_copy()) != NULL) {
+		g_string_append(detail_pending, e);
+		g_free(e);
+	}
+	pthread_mutex_unlock(&detail_mu);
+}
+
+static void vips_detail(char *out, size_t n, enum fmt f)
+{
+	char *e;
+	const char *s, *best = NULL;
+	size_t bestlen = 0;
 
 	out[0] = '\0';
-	if (!e)
-		return;
-	end = e + strlen(e);
-	while (end > e && (end[-1] == '\n' || end[-1] == ' '))
-		*--end = '\0';
-	s = strrchr(e, '\n');
-	s = s ? s + 1 : e;
-	snprintf(out, n, "%s", s);
-	g_free(e);
+	pthread_mutex_lock(&detail_mu);
+	if (!detail_pending)
+		detail_pending = g_string_new(NULL);
+	if ((e = vips_error_buffer_copy()) != NULL) {   /* copies and clears */
+		g_string_append(detail_pending, e);
+		g_free(e);
+	}
+	for (s = detail_pending->str; *s;) {
+		const char *nl = strchr(s, '\n');
+		size_t len = nl ? (size_t)(nl - s) : strlen(s);
+
+		if (len > 0 && line_is_from(s, len, f)) {
+			best = s;
+			bestlen = len;
+		}
+		s += len + (nl != NULL);
+	}
+	if (best) {
+		snprintf(out, n, "%.*s", (int)bestlen, best);
+		g_string_erase(detail_pending, best - detail_pending->str,
+		               (gssize)(bestlen + (best[bestlen] == '\n')));
+	}
+	/* unclaimed lines (a thread that failed without asking) must not pile up */
+	if (detail_pending->len > 16384)
+		g_string_erase(detail_pending, 0, (gssize)(detail_pending->len - 8192));
+	pthread_mutex_unlock(&detail_mu);
+	if (!out[0])
+		snprintf(out, n, "no detail from libvips");
 }
 
 /* ---- decoding: libvips image -> the PIL image Pillow 9.4 would open ---- */
@@ -699,7 +754,7 @@ static enum fmt sniff(const void *buf, size_t len, const char *name)
 	size_t i, n;
 
 	if (!cls) {
-		vips_error_clear();
+		vips_drain();   /* never clear: other threads' messages are in there too */
 		fail(PREPROC_EUNSUPPORTED, "%s: not a recognised image format", name);
 		return F_NONE;
 	}
@@ -771,7 +826,7 @@ static int decode_image(const void *buf, size_t len, const char *name,
 	if ((f = sniff(buf, len, name)) == F_NONE)
 		return PREPROC_EUNSUPPORTED;
 	if (!(v = open_vips(f, buf, len, 1))) {
-		vips_detail(detail, sizeof detail);
+		vips_detail(detail, sizeof detail, f);
 		return fail(PREPROC_ECORRUPT, "%s: corrupt %s header: %s", name, typename[f], detail);
 	}
 	w = vips_image_get_width(v), h = vips_image_get_height(v);
@@ -791,7 +846,7 @@ static int decode_image(const void *buf, size_t len, const char *name,
 	if (p->mode == PREPROC_FAST && f == F_JPEG && (shrink = fast_shrink(p, w, h)) > 1) {
 		g_object_unref(v);
 		if (!(v = open_vips(f, buf, len, shrink))) {
-			vips_detail(detail, sizeof detail);
+			vips_detail(detail, sizeof detail, f);
 			return fail(PREPROC_ECORRUPT, "%s: corrupt JPEG header: %s", name, detail);
 		}
 		w = vips_image_get_width(v), h = vips_image_get_height(v);
@@ -799,7 +854,7 @@ static int decode_image(const void *buf, size_t len, const char *name,
 	mem = vips_image_write_to_memory(v, &memlen);
 	g_object_unref(v);
 	if (!mem) {
-		vips_detail(detail, sizeof detail);
+		vips_detail(detail, sizeof detail, f);
 		return fail(PREPROC_ECORRUPT, "%s: truncated or corrupt %s data: %s", name, typename[f], detail);
 	}
 	if (memlen != (size_t)w * h * vb * (bf == VIPS_FORMAT_USHORT ? 2 : 1)) {

@@ -382,6 +382,27 @@ run inst/bin/clipsort-embed -q -m model -o new.h5 imgs
 expect "the installed layout finds PREFIX/lib/clipsort/clipsort-engine.so" 0
 check "same vectors through the installed layout" cmp <("$C" dump new.h5) <("$C" dump eng.h5)
 
+# libvips has one error buffer per process: with two decoder threads each reject must
+# still get its own loader's reason
+mkdir race
+python3 - <<'PY'
+import io
+from PIL import Image
+for i in range(20):
+    for fmt, ext in (("JPEG", "jpg"), ("PNG", "png")):
+        b = io.BytesIO(); Image.new("RGB", (300, 200), (i * 12, 40, 90)).save(b, fmt)
+        d = b.getvalue(); open("race/%s%02d.%s" % (ext, i, ext), "wb").write(d[:len(d) // 2])
+PY
+mixed=0
+for k in 1 2 3; do
+	rm -f race.h5
+	"$E" -q -j2 -m model -o race.h5 race 2>race.err
+	n=$(grep -c . race.err)
+	bad=$(grep -Evc '^clipsort-embed: race/jpg[0-9]+\.jpg: truncated or corrupt JPEG data: VipsJpeg: |^clipsort-embed: race/png[0-9]+\.png: truncated or corrupt PNG data: vipspng: ' race.err)
+	[ "$n" -eq 40 ] && [ "$bad" -eq 0 ] || mixed=1
+done
+check "concurrent rejects keep their own libvips reason (3 runs, -j2)" test $mixed -eq 0
+
 # --- usage and model errors ---
 run "$E" -m model -o /dev/null imgs
 expect_err_grep "-o on a device is refused (the cache is replaced by rename)" 2 '/dev/null: not a regular file'
