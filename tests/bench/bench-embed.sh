@@ -52,19 +52,21 @@ e2e() { # MODEL EXTRA-ARGS: "images/s CPU-ms/image" over the corpus, fresh cache
 # images/s is wall time (it depends on the machine's load, printed with each row);
 # CPU ms/image (user + sys of the whole run) does not: the CPU ratio is model-only
 # CPU ms/image over end-to-end CPU ms/image, the share of the work that is the model.
-printf '%-9s %-5s %9s %10s | %12s %10s | %9s %9s %5s\n' model mode "images/s" "CPU-ms/img" \
+printf '%-14s %-5s %9s %10s | %12s %10s | %9s %9s %5s\n' model "mode" "images/s" "CPU-ms/img" \
     "model-only/s" "CPU-ms/img" "wall e2e/" "CPU e2e/" load
-for m in ViT-B-32:vit-b-32 ViT-B-16:vit-b-16; do
-	preset=${m%%:*} dir=$OUT/engine-${m#*:}
+# model:dir:dtype — bf16 where the CPU has it (AVX512-BF16 here): the engine's
+# bf16 path is ~2x f32 per CPU-second with cosine >= 0.9999 to f32 (bench-engine)
+for m in ViT-B-32:vit-b-32:f32 ViT-B-32:vit-b-32:bf16 ViT-B-16:vit-b-16:f32; do
+	preset=${m%%:*} rest=${m#*:} dir=$OUT/engine-${rest%%:*} dt=${m##*:}
 	model "$dir" "$preset" || { echo "cannot make $preset"; exit 1; }
 	# "image f32 batch 16: R per second (...; C per CPU-second)"
-	set -- $("$EB" image "$dir" f32 16 6 | awk '{ for (i = 1; i <= NF; i++) if ($i == "per") printf "%s ", $(i - 1) }')
+	set -- $("$EB" image "$dir" "$dt" 16 6 | awk '{ for (i = 1; i <= NF; i++) if ($i == "per") printf "%s ", $(i - 1) }')
 	mo=$1 mocpu=$(awk -v c="${2:-0}" 'BEGIN { printf "%.0f", (c > 0 ? 1000 / c : 0) }')
 	for mode in exact fast; do
-		args=; [ $mode = fast ] && args=--fast
+		args="--dtype $dt"; [ $mode = fast ] && args="$args --fast"
 		r=$(e2e "$dir" "$args") || { echo "embed failed"; exit 1; }
 		set -- $r
-		printf '%-9s %-5s %9s %10s | %12s %10s | %8.0f%% %8.0f%% %5s\n' "$preset" "$mode" "$1" "$2" "$mo" "$mocpu" \
+		printf '%-14s %-5s %9s %10s | %12s %10s | %8.0f%% %8.0f%% %5s\n' "$preset/$dt" "$mode" "$1" "$2" "$mo" "$mocpu" \
 		    "$(awk -v a="$1" -v b="$mo" 'BEGIN { print 100 * a / b }')" \
 		    "$(awk -v a="$2" -v b="$mocpu" 'BEGIN { print (a > 0 ? 100 * b / a : 0) }')" "$(cut -d' ' -f1 /proc/loadavg)"
 	done
