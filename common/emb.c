@@ -163,18 +163,6 @@ emb_fail(emb_reader *r, const char *fmt, ...)
 }
 
 void
-emb_errbuf(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
-
-void
 emb_reader_add_text(emb_reader *r, const char *cls, const char *prompt, const float *vec)
 {
 	emb_text *t;
@@ -200,26 +188,26 @@ open_common(emb_reader *r, const char *path, char *errbuf, size_t errlen)
 	got = fread(magic, 1, sizeof magic, r->fp);
 	if (got < sizeof magic && ferror(r->fp)) {
 		e = errno ? errno : EIO;
-		emb_errbuf(errbuf, errlen, "%s: read error: %s", r->name, strerror(e));
+		cs_errbuf(errbuf, errlen, "%s: read error: %s", r->name, strerror(e));
 		goto fail;
 	}
 	r->off = got;
 	if (got == 0) {
-		emb_errbuf(errbuf, errlen, "%s: empty input, not an embedding file", r->name);
+		cs_errbuf(errbuf, errlen, "%s: empty input, not an embedding file", r->name);
 		goto fail;
 	}
 	if (got == sizeof magic && memcmp(magic, EMB_STREAM_MAGIC, 8) == 0) {
 		r->kind = EMB_KIND_STREAM;
 		if (emb_stream_open(r) < 0) {
 			e = r->io ? EIO : EILSEQ;
-			emb_errbuf(errbuf, errlen, "%s", r->err);
+			cs_errbuf(errbuf, errlen, "%s", r->err);
 			goto fail;
 		}
 		return r;
 	}
 	if (got == sizeof magic && memcmp(magic, EMB_HDF5_MAGIC, 8) == 0) {
 		if (path == NULL) {
-			emb_errbuf(errbuf, errlen, "%s: an HDF5 cache cannot be read from %s; "
+			cs_errbuf(errbuf, errlen, "%s: an HDF5 cache cannot be read from %s; "
 			    "name the file instead", r->name,
 			    r->fp == stdin ? "standard input" : "a pipe or an open stream");
 			goto fail;
@@ -229,12 +217,12 @@ open_common(emb_reader *r, const char *path, char *errbuf, size_t errlen)
 		r->owns_fp = 0;
 		r->kind = EMB_KIND_CACHE;
 		if (emb_cache_open(r, path) < 0) {
-			emb_errbuf(errbuf, errlen, "%s", r->err);
+			cs_errbuf(errbuf, errlen, "%s", r->err);
 			goto fail;
 		}
 		return r;
 	}
-	emb_errbuf(errbuf, errlen, "%s: not an embedding file (neither a clipsort stream nor an HDF5 cache)",
+	cs_errbuf(errbuf, errlen, "%s: not an embedding file (neither a clipsort stream nor an HDF5 cache)",
 	    r->name);
 fail:
 	emb_reader_close(r);
@@ -256,7 +244,7 @@ emb_reader_open(const char *path, char *errbuf, size_t errlen)
 	r->fp = fopen(path, "rb");
 	if (r->fp == NULL) {
 		e = errno;
-		emb_errbuf(errbuf, errlen, "%s: %s", path, strerror(e));
+		cs_errbuf(errbuf, errlen, "%s: %s", path, strerror(e));
 		emb_reader_close(r);
 		errno = e;
 		return NULL;

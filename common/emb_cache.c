@@ -908,7 +908,7 @@ emb_cache_writer_open(const char *path, const emb_stamp *stamp, char *errbuf, si
 
 	h5_quiet();
 	if (emb_stamp_check(stamp, why, sizeof why) < 0) {
-		emb_errbuf(errbuf, errlen, "%s: %s", path, why);
+		cs_errbuf(errbuf, errlen, "%s: %s", path, why);
 		return NULL;
 	}
 	{
@@ -916,7 +916,7 @@ emb_cache_writer_open(const char *path, const emb_stamp *stamp, char *errbuf, si
 
 		if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
 			/* renaming over a device (/dev/null) would replace it with a file */
-			emb_errbuf(errbuf, errlen, "%s: not a regular file (a cache must be a named file)", path);
+			cs_errbuf(errbuf, errlen, "%s: not a regular file (a cache must be a named file)", path);
 			errno = EINVAL;
 			return NULL;
 		}
@@ -930,7 +930,7 @@ emb_cache_writer_open(const char *path, const emb_stamp *stamp, char *errbuf, si
 	sname = xasprintf("%s.vec", w->tmp);
 	fd = open(sname, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		emb_errbuf(errbuf, errlen, "%s: %s", sname, strerror(errno));
+		cs_errbuf(errbuf, errlen, "%s: %s", sname, strerror(errno));
 		free(sname);
 		free(w->tmp);
 		w->tmp = NULL;
@@ -942,7 +942,7 @@ emb_cache_writer_open(const char *path, const emb_stamp *stamp, char *errbuf, si
 	w->scratch_fd = fd;
 	w->scratch = fdopen(fd, "w+b");
 	if (w->scratch == NULL) {
-		emb_errbuf(errbuf, errlen, "%s: %s", path, strerror(errno));
+		cs_errbuf(errbuf, errlen, "%s: %s", path, strerror(errno));
 		close(fd);
 		free(w->tmp);
 		w->tmp = NULL;
@@ -958,7 +958,7 @@ emb_cache_writer_open(const char *path, const emb_stamp *stamp, char *errbuf, si
 		int e = errno;
 
 		h5_detail(d, sizeof d);
-		emb_errbuf(errbuf, errlen, "%s: cannot create %s: %s%s", path, w->tmp, strerror(e ? e : EIO), d);
+		cs_errbuf(errbuf, errlen, "%s: cannot create %s: %s%s", path, w->tmp, strerror(e ? e : EIO), d);
 		unlink(w->tmp);
 		writer_free(w);
 		return NULL;
@@ -1395,7 +1395,7 @@ emb_cache_writer_commit(emb_cache_writer *w, char *errbuf, size_t errlen)
 	rc = 0;
 out:
 	if (rc < 0) {
-		emb_errbuf(errbuf, errlen, "%s", w->err);
+		cs_errbuf(errbuf, errlen, "%s", w->err);
 		if (w->file >= 0) {
 			H5Fclose(w->file);
 			w->file = -1;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "emb.h"
+#include "errbuf.h"
 
 #define EMB_STREAM_MAGIC "CLIPSEMB"
 #define EMB_HDF5_MAGIC "\x89HDF\r\n\x1a\n"
@@ -49,7 +50,6 @@ struct emb_reader {
 };
 
 int emb_fail(emb_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void emb_errbuf(char *errbuf, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* key helpers: 64 lowercase hex <-> 32 raw bytes (emb_key_valid is in emb.h) */
 void emb_key_to_raw(const char *hex, unsigned char raw[32]);

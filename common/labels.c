@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "diag.h"
+#include "errbuf.h"
 #include "exitcode.h"
 #include "labels.h"
 #include "strhash.h"
@@ -48,18 +49,6 @@ struct labels {
 	labels_warn_fn *warn;
 	void *warn_ctx;
 };
-
-static void
-seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void
 default_warn(void *ctx, const char *msg)
@@ -247,20 +236,20 @@ static int
 check_rec(const labels_rec *r, size_t i, char *errbuf, size_t errlen)
 {
 	if (!labels_valid_key(r->key)) {
-		seterr(errbuf, errlen, "record %zu: invalid key '%s'", i + 1, r->key ? r->key : "");
+		cs_errbuf(errbuf, errlen, "record %zu: invalid key '%s'", i + 1, r->key ? r->key : "");
 		return CS_EXIT_DATA;
 	}
 	if (!labels_valid_class(r->cls, 1)) {
-		seterr(errbuf, errlen, "record %zu: invalid class name '%s' (want [a-z0-9][a-z0-9_-]{0,63}, or '%s' to retract)",
+		cs_errbuf(errbuf, errlen, "record %zu: invalid class name '%s' (want [a-z0-9][a-z0-9_-]{0,63}, or '%s' to retract)",
 		       i + 1, r->cls ? r->cls : "", LABELS_RETRACT);
 		return CS_EXIT_DATA;
 	}
 	if (r->labeller == NULL || r->labeller[0] == '\0') {
-		seterr(errbuf, errlen, "record %zu: empty labeller", i + 1);
+		cs_errbuf(errbuf, errlen, "record %zu: empty labeller", i + 1);
 		return CS_EXIT_DATA;
 	}
 	if (r->time != NULL && !labels_valid_time(r->time)) {
-		seterr(errbuf, errlen, "record %zu: invalid time '%s' (want YYYY-MM-DDTHH:MM:SS[.frac]Z)", i + 1, r->time);
+		cs_errbuf(errbuf, errlen, "record %zu: invalid time '%s' (want YYYY-MM-DDTHH:MM:SS[.frac]Z)", i + 1, r->time);
 		return CS_EXIT_DATA;
 	}
 	return 0;
@@ -325,17 +314,17 @@ labels_append(const char *path, const labels_rec *recs, size_t n, char *errbuf, 
 	else if (errno == EEXIST)
 		fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
 	if (fd < 0) {
-		seterr(errbuf, errlen, "%s: %s", path, strerror(errno));
+		cs_errbuf(errbuf, errlen, "%s: %s", path, strerror(errno));
 		return CS_EXIT_IO;
 	}
 	if ((rc = lock_fd(fd, LOCK_EX)) != 0) {
-		seterr(errbuf, errlen, rc == CS_EXIT_BUSY ? "%s: locked by another process (timed out)" : "%s: cannot lock: %s",
+		cs_errbuf(errbuf, errlen, rc == CS_EXIT_BUSY ? "%s: locked by another process (timed out)" : "%s: cannot lock: %s",
 		       path, strerror(errno));
 		close(fd);
 		return rc;
 	}
 	if (fstat(fd, &st) != 0) {
-		seterr(errbuf, errlen, "%s: %s", path, strerror(errno));
+		cs_errbuf(errbuf, errlen, "%s: %s", path, strerror(errno));
 		close(fd);
 		return CS_EXIT_IO;
 	}
@@ -375,14 +364,14 @@ labels_append(const char *path, const labels_rec *recs, size_t n, char *errbuf, 
 		if (ftruncate(fd, st.st_size) != 0) {
 			/* nothing more to do; the reader reports the torn line */
 		}
-		seterr(errbuf, errlen, "%s: write: %s", path, strerror(saved));
+		cs_errbuf(errbuf, errlen, "%s: write: %s", path, strerror(saved));
 		rc = CS_EXIT_IO;
 	} else if (fsync(fd) != 0) {
-		seterr(errbuf, errlen, "%s: fsync: %s", path, strerror(errno));
+		cs_errbuf(errbuf, errlen, "%s: fsync: %s", path, strerror(errno));
 		rc = CS_EXIT_IO;
 	}
 	if (close(fd) != 0 && rc == 0) {
-		seterr(errbuf, errlen, "%s: close: %s", path, strerror(errno));
+		cs_errbuf(errbuf, errlen, "%s: close: %s", path, strerror(errno));
 		rc = CS_EXIT_IO;
 	}
 	if (created && rc == 0)
@@ -626,7 +615,7 @@ parse_chunk(labels *l, char *buf, size_t len, int at_eof, char *errbuf, size_t e
 			if (hl > 0 && h[hl - 1] == '\r')
 				h[--hl] = '\0';
 			if (strcmp(h, LABELS_HEADER) != 0) {
-				seterr(errbuf, errlen, "%s:1: not a labels log: header must be '%s'", l->path,
+				cs_errbuf(errbuf, errlen, "%s:1: not a labels log: header must be '%s'", l->path,
 				       "time<TAB>key<TAB>path<TAB>class<TAB>labeller");
 				return CS_EXIT_DATA;
 			}
@@ -649,12 +638,12 @@ read_tail(labels *l, int fd, char *errbuf, size_t errlen)
 	int rc;
 
 	if ((rc = lock_fd(fd, LOCK_SH)) != 0) {
-		seterr(errbuf, errlen, rc == CS_EXIT_BUSY ? "%s: locked by another process (timed out)" : "%s: cannot lock: %s",
+		cs_errbuf(errbuf, errlen, rc == CS_EXIT_BUSY ? "%s: locked by another process (timed out)" : "%s: cannot lock: %s",
 		       l->path, strerror(errno));
 		return rc;
 	}
 	if (fstat(fd, &st) != 0) {
-		seterr(errbuf, errlen, "%s: %s", l->path, strerror(errno));
+		cs_errbuf(errbuf, errlen, "%s: %s", l->path, strerror(errno));
 		return CS_EXIT_IO;
 	}
 	l->dev = st.st_dev;
@@ -670,7 +659,7 @@ read_tail(labels *l, int fd, char *errbuf, size_t errlen)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			seterr(errbuf, errlen, "%s: read: %s", l->path, strerror(errno));
+			cs_errbuf(errbuf, errlen, "%s: read: %s", l->path, strerror(errno));
 			free(buf);
 			return CS_EXIT_IO;
 		}
@@ -704,7 +693,7 @@ labels_load(labels *l, const char *path, char *errbuf, size_t errlen)
 			build_view(l);
 			return 0;
 		}
-		seterr(errbuf, errlen, "%s: %s", l->path, strerror(errno));
+		cs_errbuf(errbuf, errlen, "%s: %s", l->path, strerror(errno));
 		return CS_EXIT_IO;
 	}
 	rc = read_tail(l, fd, errbuf, errlen);
@@ -723,7 +712,7 @@ labels_refresh(labels *l, int *changed, char *errbuf, size_t errlen)
 
 	*changed = 0;
 	if (l->path == NULL) {
-		seterr(errbuf, errlen, "labels_refresh before labels_load");
+		cs_errbuf(errbuf, errlen, "labels_refresh before labels_load");
 		return CS_EXIT_INTERNAL;
 	}
 	if (!l->loaded) {
@@ -732,7 +721,7 @@ labels_refresh(labels *l, int *changed, char *errbuf, size_t errlen)
 	}
 	if (stat(l->path, &st) != 0) {
 		if (errno != ENOENT) {
-			seterr(errbuf, errlen, "%s: %s", l->path, strerror(errno));
+			cs_errbuf(errbuf, errlen, "%s: %s", l->path, strerror(errno));
 			return CS_EXIT_IO;
 		}
 		if (l->ino == 0)
@@ -750,7 +739,7 @@ labels_refresh(labels *l, int *changed, char *errbuf, size_t errlen)
 	}
 	fd = open(l->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		seterr(errbuf, errlen, "%s: %s", l->path, strerror(errno));
+		cs_errbuf(errbuf, errlen, "%s: %s", l->path, strerror(errno));
 		return CS_EXIT_IO;
 	}
 	rc = read_tail(l, fd, errbuf, errlen);

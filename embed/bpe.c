@@ -17,6 +17,7 @@
 
 #include "bpe.h"
 #include "bpe_int.h"
+#include "errbuf.h"
 #include "strhash.h"
 
 #define BPE_GZ_MAX_MERGES (49152 - 256 - 2)   /* OpenCLIP: merges[1:49152-256-2+1] */
@@ -35,18 +36,6 @@ struct bpe_tokenizer {
 	size_t mmask;
 	struct arena_blk *arena;
 };
-
-static void seterr(char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *buf, size_t len, const char *fmt, ...)
-{
-	if (!buf || !len)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
 
 static char *arena_alloc(struct bpe_tokenizer *t, size_t n)
 {
@@ -244,7 +233,7 @@ static char *read_gz(const char *path, size_t *len, char *errbuf, size_t errlen)
 {
 	gzFile f = gzopen(path, "rb");
 	if (!f) {
-		seterr(errbuf, errlen, "%s: %s", path, errno ? strerror(errno) : "cannot open");
+		cs_errbuf(errbuf, errlen, "%s: %s", path, errno ? strerror(errno) : "cannot open");
 		return NULL;
 	}
 	size_t cap = 1 << 20, n = 0;
@@ -252,7 +241,7 @@ static char *read_gz(const char *path, size_t *len, char *errbuf, size_t errlen)
 	int err = 0;
 	for (;;) {
 		if (!buf) {
-			seterr(errbuf, errlen, "%s: out of memory", path);
+			cs_errbuf(errbuf, errlen, "%s: out of memory", path);
 			break;
 		}
 		if (cap - n < 65536) {
@@ -268,14 +257,14 @@ static char *read_gz(const char *path, size_t *len, char *errbuf, size_t errlen)
 		int r = gzread(f, buf + n, 65536);
 		if (r < 0 || (r == 0 && gzerror(f, &err) && err != Z_OK)) {
 			const char *msg = gzerror(f, &err);
-			seterr(errbuf, errlen, "%s: corrupt or truncated gzip data (%s)", path,
+			cs_errbuf(errbuf, errlen, "%s: corrupt or truncated gzip data (%s)", path,
 			       err == Z_ERRNO ? strerror(errno) : msg);
 			free(buf);
 			buf = NULL;
 			break;
 		}
 		if (n == 0 && r > 0 && gzdirect(f)) {
-			seterr(errbuf, errlen, "%s: not a gzip file", path);
+			cs_errbuf(errbuf, errlen, "%s: not a gzip file", path);
 			free(buf);
 			buf = NULL;
 			break;
@@ -286,7 +275,7 @@ static char *read_gz(const char *path, size_t *len, char *errbuf, size_t errlen)
 	}
 	gzclose(f);
 	if (buf && n == 0) {
-		seterr(errbuf, errlen, "%s: empty file", path);
+		cs_errbuf(errbuf, errlen, "%s: empty file", path);
 		free(buf);
 		buf = NULL;
 	}
@@ -301,7 +290,7 @@ static char *read_file(const char *path, size_t *len, char *errbuf, size_t errle
 {
 	FILE *f = fopen(path, "rb");
 	if (!f) {
-		seterr(errbuf, errlen, "%s: %s", path, strerror(errno));
+		cs_errbuf(errbuf, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	size_t cap = 1 << 16, n = 0;
@@ -323,9 +312,9 @@ static char *read_file(const char *path, size_t *len, char *errbuf, size_t errle
 			break;
 	}
 	if (!buf)
-		seterr(errbuf, errlen, "%s: out of memory", path);
+		cs_errbuf(errbuf, errlen, "%s: out of memory", path);
 	else if (ferror(f)) {
-		seterr(errbuf, errlen, "%s: read error: %s", path, strerror(errno));
+		cs_errbuf(errbuf, errlen, "%s: read error: %s", path, strerror(errno));
 		free(buf);
 		buf = NULL;
 	}
@@ -391,7 +380,7 @@ static int byte_ids(struct bpe_tokenizer *t, const struct smap *enc, const char 
 		t->byte_eow_id[b] = smap_get(enc, s, n + 4);
 		if (t->byte_id[b] < 0 || t->byte_eow_id[b] < 0) {
 			s[t->byte_id[b] < 0 ? n : n + 4] = '\0';
-			seterr(errbuf, errlen, "%s: no token \"%s\" for byte 0x%02x", what, s, b);
+			cs_errbuf(errbuf, errlen, "%s: no token \"%s\" for byte 0x%02x", what, s, b);
 			return -1;
 		}
 	}
@@ -413,14 +402,14 @@ bpe_tokenizer *bpe_load_gz(const char *path, char *errbuf, size_t errlen)
 	struct smap enc = {0};
 	size_t bad = utf8_invalid_at(buf, len);
 	if (bad < len) {
-		seterr(errbuf, errlen, "%s:%zu: invalid UTF-8 (or a NUL byte)", path, line_of(buf, bad));
+		cs_errbuf(errbuf, errlen, "%s:%zu: invalid UTF-8 (or a NUL byte)", path, line_of(buf, bad));
 		goto fail;
 	}
 	/* lines 1 .. BPE_GZ_MAX_MERGES of buf.split('\n'); like Python, the empty
 	 * string after a final newline is a line (an empty placeholder merge) */
 	char *p = memchr(buf, '\n', len);
 	if (!p) {
-		seterr(errbuf, errlen, "%s: no merges after the header line", path);
+		cs_errbuf(errbuf, errlen, "%s: no merges after the header line", path);
 		goto fail;
 	}
 	mg = malloc(BPE_GZ_MAX_MERGES * sizeof *mg);
@@ -436,7 +425,7 @@ bpe_tokenizer *bpe_load_gz(const char *path, char *errbuf, size_t errlen)
 		if (nf == 0 && !nl) {
 			mg[nm].a = mg[nm].b = NULL;           /* placeholder: id reserved */
 		} else if (nf != 2) {
-			seterr(errbuf, errlen, "%s:%zu: malformed merge: expected two symbols, found %s",
+			cs_errbuf(errbuf, errlen, "%s:%zu: malformed merge: expected two symbols, found %s",
 			       path, lineno + 1, nf == 0 ? "an empty line" : nf == 1 ? "one" : "three or more");
 			goto fail;
 		} else {
@@ -489,7 +478,7 @@ bpe_tokenizer *bpe_load_gz(const char *path, char *errbuf, size_t errlen)
 	free(buf);
 	return t;
 oom:
-	seterr(errbuf, errlen, "%s: out of memory", path);
+	cs_errbuf(errbuf, errlen, "%s: out of memory", path);
 fail:
 	smap_release(&enc);
 	free(mg);
@@ -507,23 +496,23 @@ static int load_vocab_json(struct bpe_tokenizer **tp, struct smap *enc, const ch
 	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 	if (!root) {
 		if (je.line > 0)
-			seterr(errbuf, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+			cs_errbuf(errbuf, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
 		else
-			seterr(errbuf, errlen, "%s: %s", path, je.text);
+			cs_errbuf(errbuf, errlen, "%s: %s", path, je.text);
 		return -1;
 	}
 	int rc = -1;
 	const char *key;
 	json_t *v;
 	if (!json_is_object(root)) {
-		seterr(errbuf, errlen, "%s: not a JSON object (token -> id)", path);
+		cs_errbuf(errbuf, errlen, "%s: not a JSON object (token -> id)", path);
 		goto done;
 	}
 	json_int_t max = -1;
 	json_object_foreach(root, key, v) {
 		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 		    json_integer_value(v) >= BPE_MAX_ID) {
-			seterr(errbuf, errlen, "%s: token \"%.64s\": id is not an integer in 0..%d",
+			cs_errbuf(errbuf, errlen, "%s: token \"%.64s\": id is not an integer in 0..%d",
 			       path, key, BPE_MAX_ID - 1);
 			goto done;
 		}
@@ -532,18 +521,18 @@ static int load_vocab_json(struct bpe_tokenizer **tp, struct smap *enc, const ch
 	}
 	struct bpe_tokenizer *t = *tp = tok_new((size_t)(max + 1));
 	if (!t || smap_init(enc, json_object_size(root)) < 0) {
-		seterr(errbuf, errlen, "%s: out of memory", path);
+		cs_errbuf(errbuf, errlen, "%s: out of memory", path);
 		goto done;
 	}
 	json_object_foreach(root, key, v) {
 		size_t id = (size_t)json_integer_value(v);
 		if (t->tok[id]) {
-			seterr(errbuf, errlen, "%s: id %zu given to both \"%.64s\" and \"%.64s\"",
+			cs_errbuf(errbuf, errlen, "%s: id %zu given to both \"%.64s\" and \"%.64s\"",
 			       path, id, t->tok[id], key);
 			goto done;
 		}
 		if (!(t->tok[id] = arena_str2(t, key, strlen(key), "", 0))) {
-			seterr(errbuf, errlen, "%s: out of memory", path);
+			cs_errbuf(errbuf, errlen, "%s: out of memory", path);
 			goto done;
 		}
 		smap_put(enc, t->tok[id], (int32_t)id);
@@ -564,7 +553,7 @@ bpe_tokenizer *bpe_load_hf(const char *vocab_json, const char *merges_txt, char 
 		goto fail;
 	int32_t sot = smap_get(&enc, "<|startoftext|>", 15), eot = smap_get(&enc, "<|endoftext|>", 13);
 	if (sot < 0 || eot < 0) {
-		seterr(errbuf, errlen, "%s: no \"%s\" token", vocab_json,
+		cs_errbuf(errbuf, errlen, "%s: no \"%s\" token", vocab_json,
 		       sot < 0 ? "<|startoftext|>" : "<|endoftext|>");
 		goto fail;
 	}
@@ -576,7 +565,7 @@ bpe_tokenizer *bpe_load_hf(const char *vocab_json, const char *merges_txt, char 
 		goto fail;
 	size_t bad = utf8_invalid_at(buf, len);
 	if (bad < len) {
-		seterr(errbuf, errlen, "%s:%zu: invalid UTF-8 (or a NUL byte)", merges_txt, line_of(buf, bad));
+		cs_errbuf(errbuf, errlen, "%s:%zu: invalid UTF-8 (or a NUL byte)", merges_txt, line_of(buf, bad));
 		goto fail;
 	}
 	/* trailing blank lines are dropped (the hub's reader strips the text) */
@@ -587,7 +576,7 @@ bpe_tokenizer *bpe_load_hf(const char *vocab_json, const char *merges_txt, char 
 	for (size_t i = 0; i < len; i++)
 		nlines += buf[i] == '\n';
 	if (mtab_init(t, nlines) < 0) {
-		seterr(errbuf, errlen, "%s: out of memory", merges_txt);
+		cs_errbuf(errbuf, errlen, "%s: out of memory", merges_txt);
 		goto fail;
 	}
 	char *p = buf, *end = buf + len;
@@ -604,7 +593,7 @@ bpe_tokenizer *bpe_load_hf(const char *vocab_json, const char *merges_txt, char 
 		size_t fs[2], fe[2];
 		int nf = split_fields(p, (size_t)(le - p), fs, fe);
 		if (nf != 2) {
-			seterr(errbuf, errlen, "%s:%zu: malformed merge: expected two symbols, found %s",
+			cs_errbuf(errbuf, errlen, "%s:%zu: malformed merge: expected two symbols, found %s",
 			       merges_txt, lineno, nf == 0 ? "an empty line" : nf == 1 ? "one" : "three or more");
 			goto fail;
 		}
@@ -613,13 +602,13 @@ bpe_tokenizer *bpe_load_hf(const char *vocab_json, const char *merges_txt, char 
 		p[fe[0]] = p[fe[1]] = '\0';
 		char *cat = arena_str2(t, a, na, b, nb);
 		if (!cat) {
-			seterr(errbuf, errlen, "%s: out of memory", merges_txt);
+			cs_errbuf(errbuf, errlen, "%s: out of memory", merges_txt);
 			goto fail;
 		}
 		int32_t ia = smap_get(&enc, a, na), ib = smap_get(&enc, b, nb);
 		int32_t ir = smap_get(&enc, cat, na + nb);
 		if (ia < 0 || ib < 0 || ir < 0) {
-			seterr(errbuf, errlen, "%s:%zu: \"%.64s\" is not in %s", merges_txt, lineno,
+			cs_errbuf(errbuf, errlen, "%s:%zu: \"%.64s\" is not in %s", merges_txt, lineno,
 			       ia < 0 ? a : ib < 0 ? b : cat, vocab_json);
 			goto fail;
 		}
@@ -648,7 +637,7 @@ bpe_tokenizer *bpe_load_dir(const char *dir, char *errbuf, size_t errlen)
 	char *vj = malloc(n), *mt = malloc(n), *gz = malloc(n);
 	bpe_tokenizer *t = NULL;
 	if (!vj || !mt || !gz) {
-		seterr(errbuf, errlen, "%s: out of memory", dir);
+		cs_errbuf(errbuf, errlen, "%s: out of memory", dir);
 		goto done;
 	}
 	snprintf(vj, n, "%s/vocab.json", dir);
@@ -659,7 +648,7 @@ bpe_tokenizer *bpe_load_dir(const char *dir, char *errbuf, size_t errlen)
 	else if (file_exists(gz))
 		t = bpe_load_gz(gz, errbuf, errlen);
 	else
-		seterr(errbuf, errlen, "%s: no tokenizer vocabulary (vocab.json and merges.txt, "
+		cs_errbuf(errbuf, errlen, "%s: no tokenizer vocabulary (vocab.json and merges.txt, "
 		       "or bpe_simple_vocab_16e6.txt.gz)", dir);
 done:
 	free(vj);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "bpe_int.h"
+#include "errbuf.h"
 #include "bpe_train.h"
 
 const char *const bpe_train_corpus[] = {
@@ -74,18 +75,6 @@ const char *const bpe_train_corpus[] = {
 	"photos of products taken by vendors for an online shop",
 };
 const size_t bpe_train_corpus_len = sizeof bpe_train_corpus / sizeof *bpe_train_corpus;
-
-static void seterr(char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *buf, size_t len, const char *fmt, ...)
-{
-	if (!buf || !len)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
 
 struct word { int32_t *sym; size_t n; size_t freq; };
 
@@ -284,17 +273,17 @@ static int write_atomic(const char *dir, const char *name, int (*fill)(FILE *, c
 	int rc = -1, fd = -1;
 	FILE *f = NULL;
 	if (!path || !tmp) {
-		seterr(errbuf, errlen, "%s: out of memory", dir);
+		cs_errbuf(errbuf, errlen, "%s: out of memory", dir);
 		goto done;
 	}
 	snprintf(path, n, "%s/%s", dir, name);
 	snprintf(tmp, n, "%s/.%s.XXXXXX", dir, name);
 	if ((fd = mkstemp(tmp)) < 0) {
-		seterr(errbuf, errlen, "%s: %s", tmp, strerror(errno));
+		cs_errbuf(errbuf, errlen, "%s: %s", tmp, strerror(errno));
 		goto done;
 	}
 	if (fchmod(fd, 0644) < 0 || !(f = fdopen(fd, "w"))) {
-		seterr(errbuf, errlen, "%s: %s", tmp, strerror(errno));
+		cs_errbuf(errbuf, errlen, "%s: %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);
 		goto done;
@@ -306,7 +295,7 @@ static int write_atomic(const char *dir, const char *name, int (*fill)(FILE *, c
 		saved = errno;
 	}
 	if (werr || rename(tmp, path) < 0) {
-		seterr(errbuf, errlen, "%s: %s", werr ? tmp : path, strerror(werr ? saved : errno));
+		cs_errbuf(errbuf, errlen, "%s: %s", werr ? tmp : path, strerror(werr ? saved : errno));
 		unlink(tmp);
 		goto done;
 	}
@@ -372,7 +361,7 @@ int bpe_train_write(const char *const *corpus, size_t n, size_t n_merges, const 
 	int32_t byte_sym[256];
 	int rc = -1;
 	if (n_merges > 1000000) {
-		seterr(errbuf, errlen, "%zu merges: too many", n_merges);
+		cs_errbuf(errbuf, errlen, "%zu merges: too many", n_merges);
 		return -1;
 	}
 	for (unsigned i = 0; i < 512; i++) {
@@ -411,7 +400,7 @@ int bpe_train_write(const char *const *corpus, size_t n, size_t n_merges, const 
 		if (r == -2)
 			goto oom;
 		if (r < 0) {
-			seterr(errbuf, errlen, "the corpus supports only %zu merges, %zu asked for",
+			cs_errbuf(errbuf, errlen, "the corpus supports only %zu merges, %zu asked for",
 			       t.nmerge, n_merges);
 			goto done;
 		}
@@ -423,7 +412,7 @@ int bpe_train_write(const char *const *corpus, size_t n, size_t n_merges, const 
 		t.nmerge++;
 	}
 	if (mkdir(out_dir, 0777) < 0 && errno != EEXIST) {
-		seterr(errbuf, errlen, "%s: %s", out_dir, strerror(errno));
+		cs_errbuf(errbuf, errlen, "%s: %s", out_dir, strerror(errno));
 		goto done;
 	}
 	if (write_atomic(out_dir, "merges.txt", fill_merges, &t, errbuf, errlen) < 0 ||
@@ -432,7 +421,7 @@ int bpe_train_write(const char *const *corpus, size_t n, size_t n_merges, const 
 	rc = 0;
 	goto done;
 oom:
-	seterr(errbuf, errlen, "out of memory");
+	cs_errbuf(errbuf, errlen, "out of memory");
 done:
 	free(text.v);
 	free(bytes);
