@@ -179,6 +179,19 @@ center_norms(const float *centers, int k, size_t d, float *cc)
 	}
 }
 
+/* Adds one thread's M-step sums and counts (k x d, k) into the shared ones; the
+ * caller holds the critical section. */
+static void
+merge_sums(double *sums, double *counts, const double *ls, const double *lc, int k, size_t d)
+{
+	size_t e;
+
+	for (e = 0; e < (size_t)k * d; e++)
+		sums[e] += ls[e];
+	for (e = 0; e < (size_t)k; e++)
+		counts[e] += lc[e];
+}
+
 /* One E-step over all rows; with sums != NULL also keeps the M-step sums (k x d
  * doubles) and counts of the current labels up to date, touching only the rows
  * that change cluster.  Returns the number of labels that changed. */
@@ -231,13 +244,7 @@ estep(const float *x, const float *xx, size_t n, size_t d, const float *centers,
 		}
 		if (ls) {
 #pragma omp critical
-			{
-				size_t e;
-				for (e = 0; e < (size_t)k * d; e++)
-					sums[e] += ls[e];
-				for (e = 0; e < (size_t)k; e++)
-					counts[e] += lc[e];
-			}
+			merge_sums(sums, counts, ls, lc, k, d);
 		}
 		free(lc);
 		free(ls);
@@ -271,13 +278,7 @@ accumulate(const float *x, size_t n, size_t d, int k, const int *labels, double 
 			}
 		}
 #pragma omp critical
-		{
-			size_t e;
-			for (e = 0; e < (size_t)k * d; e++)
-				sums[e] += ls[e];
-			for (e = 0; e < (size_t)k; e++)
-				counts[e] += lc[e];
-		}
+		merge_sums(sums, counts, ls, lc, k, d);
 		free(lc);
 		free(ls);
 	}
