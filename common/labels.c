@@ -15,6 +15,7 @@
 #include "errbuf.h"
 #include "exitcode.h"
 #include "labels.h"
+#include "sbuf.h"
 #include "strhash.h"
 #include "tsv.h"
 #include "xalloc.h"
@@ -204,30 +205,16 @@ lock_fd(int fd, int op)
 
 /* ---- appending -------------------------------------------------------- */
 
-struct sbuf {
-	char *s;
-	size_t len, cap;
-};
-
 static void
-sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	xgrow(&b->s, &b->cap, b->len + n + 1, 1);
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static void
-sb_field(struct sbuf *b, const char *s)
+sb_field(cs_sbuf *b, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
-		case '\t': sb_add(b, "\\t", 2); break;
-		case '\n': sb_add(b, "\\n", 2); break;
-		case '\r': sb_add(b, "\\r", 2); break;
-		case '\\': sb_add(b, "\\\\", 2); break;
-		default:   sb_add(b, s, 1); break;
+		case '\t': cs_sbuf_add(b, "\\t", 2); break;
+		case '\n': cs_sbuf_add(b, "\\n", 2); break;
+		case '\r': cs_sbuf_add(b, "\\r", 2); break;
+		case '\\': cs_sbuf_add(b, "\\\\", 2); break;
+		default:   cs_sbuf_add(b, s, 1); break;
 		}
 	}
 }
@@ -296,7 +283,7 @@ fsync_dir_of(const char *path)
 int
 labels_append(const char *path, const labels_rec *recs, size_t n, char *errbuf, size_t errlen)
 {
-	struct sbuf b = { NULL, 0, 0 };
+	cs_sbuf b = { NULL, 0, 0 };
 	char now[LABELS_TIME_MAX], last;
 	struct stat st;
 	int fd, rc, created = 0, saved;
@@ -329,7 +316,7 @@ labels_append(const char *path, const labels_rec *recs, size_t n, char *errbuf, 
 		return CS_EXIT_IO;
 	}
 	if (st.st_size == 0) {
-		sb_add(&b, LABELS_HEADER "\n", strlen(LABELS_HEADER) + 1);
+		cs_sbuf_add(&b, LABELS_HEADER "\n", strlen(LABELS_HEADER) + 1);
 	} else {
 		/* a torn last line (writer killed, disk full) stays its own line */
 		ssize_t got;
@@ -342,20 +329,20 @@ labels_append(const char *path, const labels_rec *recs, size_t n, char *errbuf, 
 			close(rfd);
 		}
 		if (last != '\n')
-			sb_add(&b, "\n", 1);
+			cs_sbuf_add(&b, "\n", 1);
 	}
 	labels_now(now);
 	for (i = 0; i < n; i++) {
-		sb_add(&b, recs[i].time ? recs[i].time : now, strlen(recs[i].time ? recs[i].time : now));
-		sb_add(&b, "\t", 1);
+		cs_sbuf_add(&b, recs[i].time ? recs[i].time : now, strlen(recs[i].time ? recs[i].time : now));
+		cs_sbuf_add(&b, "\t", 1);
 		sb_field(&b, recs[i].key);
-		sb_add(&b, "\t", 1);
+		cs_sbuf_add(&b, "\t", 1);
 		sb_field(&b, recs[i].path ? recs[i].path : "");
-		sb_add(&b, "\t", 1);
+		cs_sbuf_add(&b, "\t", 1);
 		sb_field(&b, recs[i].cls);
-		sb_add(&b, "\t", 1);
+		cs_sbuf_add(&b, "\t", 1);
 		sb_field(&b, recs[i].labeller);
-		sb_add(&b, "\n", 1);
+		cs_sbuf_add(&b, "\n", 1);
 	}
 	rc = 0;
 	if (write_all(fd, b.s, b.len) != 0) {

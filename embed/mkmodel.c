@@ -25,6 +25,7 @@
 #include "exitcode.h"
 #include "num.h"
 #include "rng.h"
+#include "sbuf.h"
 #include "strhash.h"
 #include "xalloc.h"
 #include "safetensors_write.h"
@@ -691,26 +692,6 @@ approx_normal(uint64_t r)
 
 /* ---- Python-compatible JSON output (json.dump(obj, f, indent=2)) --------------- */
 
-struct sbuf {
-	char *p;
-	size_t n, cap;
-};
-
-static void
-sb_put(struct sbuf *b, const char *s, size_t n)
-{
-	xgrow(&b->p, &b->cap, b->n + n + 1, 1);
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-}
-
-static void
-sb_str(struct sbuf *b, const char *s)
-{
-	sb_put(b, s, strlen(s));
-}
-
 /* float.__repr__: the shortest digits that round-trip, fixed notation for
  * decimal exponents in [-4, 16), else d.ddde±XX. */
 static void
@@ -774,12 +755,12 @@ py_float(char out[40], double v)
 
 /* json.dumps string with ensure_ascii=True. */
 static void
-py_str(struct sbuf *b, const char *s)
+py_str(cs_sbuf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *u = (const unsigned char *)s;
 
-	sb_put(b, "\"", 1);
+	cs_sbuf_add(b, "\"", 1);
 	while (*u) {
 		uint32_t cp = *u;
 		int len = 1;
@@ -793,41 +774,41 @@ py_str(struct sbuf *b, const char *s)
 		}
 		u += len;
 		switch (cp) {
-		case '"': sb_str(b, "\\\""); continue;
-		case '\\': sb_str(b, "\\\\"); continue;
-		case '\n': sb_str(b, "\\n"); continue;
-		case '\r': sb_str(b, "\\r"); continue;
-		case '\t': sb_str(b, "\\t"); continue;
-		case '\b': sb_str(b, "\\b"); continue;
-		case '\f': sb_str(b, "\\f"); continue;
+		case '"': cs_sbuf_str(b, "\\\""); continue;
+		case '\\': cs_sbuf_str(b, "\\\\"); continue;
+		case '\n': cs_sbuf_str(b, "\\n"); continue;
+		case '\r': cs_sbuf_str(b, "\\r"); continue;
+		case '\t': cs_sbuf_str(b, "\\t"); continue;
+		case '\b': cs_sbuf_str(b, "\\b"); continue;
+		case '\f': cs_sbuf_str(b, "\\f"); continue;
 		default: break;
 		}
 		if (cp >= 0x20 && cp < 0x7f) {
 			char c = (char)cp;
-			sb_put(b, &c, 1);
+			cs_sbuf_add(b, &c, 1);
 		} else if (cp < 0x10000) {
 			snprintf(e, sizeof e, "\\u%c%c%c%c", hex[cp >> 12], hex[(cp >> 8) & 15],
 			    hex[(cp >> 4) & 15], hex[cp & 15]);
-			sb_str(b, e);
+			cs_sbuf_str(b, e);
 		} else {
 			uint32_t v = cp - 0x10000, hi = 0xd800 + (v >> 10), lo = 0xdc00 + (v & 0x3ff);
 			snprintf(e, sizeof e, "\\u%04x\\u%04x", (unsigned)hi, (unsigned)lo);
-			sb_str(b, e);
+			cs_sbuf_str(b, e);
 		}
 	}
-	sb_put(b, "\"", 1);
+	cs_sbuf_add(b, "\"", 1);
 }
 
 static void
-py_indent(struct sbuf *b, int level)
+py_indent(cs_sbuf *b, int level)
 {
-	sb_put(b, "\n", 1);
+	cs_sbuf_add(b, "\n", 1);
 	for (int i = 0; i < level; i++)
-		sb_put(b, "  ", 2);
+		cs_sbuf_add(b, "  ", 2);
 }
 
 static void
-py_json(struct sbuf *b, json_t *v, int level)
+py_json(cs_sbuf *b, json_t *v, int level)
 {
 	char num[40];
 	const char *k;
@@ -838,61 +819,61 @@ py_json(struct sbuf *b, json_t *v, int level)
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
 		if (json_object_size(v) == 0) {
-			sb_str(b, "{}");
+			cs_sbuf_str(b, "{}");
 			break;
 		}
-		sb_put(b, "{", 1);
+		cs_sbuf_add(b, "{", 1);
 		json_object_foreach(v, k, x) {
 			if (!first)
-				sb_put(b, ",", 1);
+				cs_sbuf_add(b, ",", 1);
 			first = 0;
 			py_indent(b, level + 1);
 			py_str(b, k);
-			sb_put(b, ": ", 2);
+			cs_sbuf_add(b, ": ", 2);
 			py_json(b, x, level + 1);
 		}
 		py_indent(b, level);
-		sb_put(b, "}", 1);
+		cs_sbuf_add(b, "}", 1);
 		break;
 	case JSON_ARRAY:
 		if (json_array_size(v) == 0) {
-			sb_str(b, "[]");
+			cs_sbuf_str(b, "[]");
 			break;
 		}
-		sb_put(b, "[", 1);
+		cs_sbuf_add(b, "[", 1);
 		json_array_foreach(v, i, x) {
 			if (i > 0)
-				sb_put(b, ",", 1);
+				cs_sbuf_add(b, ",", 1);
 			py_indent(b, level + 1);
 			py_json(b, x, level + 1);
 		}
 		py_indent(b, level);
-		sb_put(b, "]", 1);
+		cs_sbuf_add(b, "]", 1);
 		break;
 	case JSON_STRING:
 		py_str(b, json_string_value(v));
 		break;
 	case JSON_INTEGER:
 		snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		sb_str(b, num);
+		cs_sbuf_str(b, num);
 		break;
 	case JSON_REAL:
 		py_float(num, json_real_value(v));
-		sb_str(b, num);
+		cs_sbuf_str(b, num);
 		break;
-	case JSON_TRUE: sb_str(b, "true"); break;
-	case JSON_FALSE: sb_str(b, "false"); break;
-	case JSON_NULL: sb_str(b, "null"); break;
+	case JSON_TRUE: cs_sbuf_str(b, "true"); break;
+	case JSON_FALSE: cs_sbuf_str(b, "false"); break;
+	case JSON_NULL: cs_sbuf_str(b, "null"); break;
 	}
 }
 
 static char *
 py_dumps(json_t *v)
 {
-	struct sbuf b = {0};
+	cs_sbuf b = {0};
 
 	py_json(&b, v, 0);
-	return b.p;
+	return b.s;
 }
 
 /* ---- loading and editing the configuration -------------------------------------- */
@@ -1326,10 +1307,10 @@ static const char tok_special[] =
 static void
 write_tokenizer_meta(const char *dir, const char *model_name, long ctx)
 {
-	struct sbuf b = {0};
+	cs_sbuf b = {0};
 	char num[32];
 
-	sb_str(&b, "{\"errors\": \"replace\", \"unk_token\": {\"content\": \"<|endoftext|>\", \"single_word\": false, "
+	cs_sbuf_str(&b, "{\"errors\": \"replace\", \"unk_token\": {\"content\": \"<|endoftext|>\", \"single_word\": false, "
 	    "\"lstrip\": false, \"rstrip\": false, \"normalized\": true, \"__type\": \"AddedToken\"}, "
 	    "\"bos_token\": {\"content\": \"<|startoftext|>\", \"single_word\": false, \"lstrip\": false, "
 	    "\"rstrip\": false, \"normalized\": true, \"__type\": \"AddedToken\"}, \"eos_token\": {\"content\": "
@@ -1337,13 +1318,13 @@ write_tokenizer_meta(const char *dir, const char *model_name, long ctx)
 	    "\"__type\": \"AddedToken\"}, \"pad_token\": \"<|endoftext|>\", \"add_prefix_space\": false, "
 	    "\"do_lower_case\": true, \"model_max_length\": ");
 	snprintf(num, sizeof num, "%ld", ctx);
-	sb_str(&b, num);
-	sb_str(&b, ", \"name_or_path\": ");
+	cs_sbuf_str(&b, num);
+	cs_sbuf_str(&b, ", \"name_or_path\": ");
 	py_str(&b, model_name);
-	sb_str(&b, ", \"special_tokens_map_file\": \"./special_tokens_map.json\", \"tokenizer_class\": \"CLIPTokenizer\"}");
-	write_file(dir, "tokenizer_config.json", b.p, b.n);
+	cs_sbuf_str(&b, ", \"special_tokens_map_file\": \"./special_tokens_map.json\", \"tokenizer_class\": \"CLIPTokenizer\"}");
+	write_file(dir, "tokenizer_config.json", b.s, b.len);
 	write_file(dir, "special_tokens_map.json", tok_special, sizeof tok_special - 1);
-	free(b.p);
+	free(b.s);
 }
 
 static void
