@@ -72,6 +72,24 @@ tpath(const char *name)
 	return buf[i];
 }
 
+/* The whole file at path (malloc'd) and its length; what names the read check. */
+static char *
+slurp(const char *path, long *lenp, const char *what)
+{
+	FILE *fp = fopen(path, "rb");
+	char *buf;
+	long len;
+
+	fseek(fp, 0, SEEK_END);
+	len = ftell(fp);
+	rewind(fp);
+	buf = malloc((size_t)len);
+	CHECK(fread(buf, 1, (size_t)len, fp) == (size_t)len, "%s", what);
+	fclose(fp);
+	*lenp = len;
+	return buf;
+}
+
 /* Writes a stream with 2 texts and n images to path. */
 static void
 write_stream(const char *path, int n)
@@ -151,13 +169,7 @@ test_stream_truncated(void)
 	int bad = 0, okfull = 0;
 
 	write_stream(tpath("t.emb"), 3);
-	fp = fopen(tpath("t.emb"), "rb");
-	fseek(fp, 0, SEEK_END);
-	len = ftell(fp);
-	rewind(fp);
-	buf = malloc((size_t)len);
-	CHECK(fread(buf, 1, (size_t)len, fp) == (size_t)len, "read");
-	fclose(fp);
+	buf = slurp(tpath("t.emb"), &len, "read");
 	for (cut = 0; cut <= len; cut++) {
 		emb_reader *r;
 		emb_image img;
@@ -237,13 +249,7 @@ test_detect(void)
 		int n = 0, rc;
 
 		write_stream(tpath("m.emb"), 4);
-		fp2 = fopen(tpath("m.emb"), "rb");
-		fseek(fp2, 0, SEEK_END);
-		len = ftell(fp2);
-		rewind(fp2);
-		buf = malloc((size_t)len);
-		CHECK(fread(buf, 1, (size_t)len, fp2) == (size_t)len, "read m.emb");
-		fclose(fp2);
+		buf = slurp(tpath("m.emb"), &len, "read m.emb");
 		fp2 = fmemopen(buf, (size_t)len, "rb");
 		r = emb_reader_open_fp(fp2, "mem", err, sizeof err);
 		CHECK(r != NULL, "open_fp: %s", err);
