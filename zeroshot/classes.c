@@ -9,24 +9,14 @@
 #include "classes.h"
 #include "diag.h"
 #include "exitcode.h"
+#include "labels.h"
 #include "vec.h"
 #include "xalloc.h"
 
 int
 zs_valid_class(const char *s)
 {
-	size_t i;
-
-	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
-		return 0;
-	for (i = 1; s[i] != '\0'; i++) {
-		char ch = s[i];
-		if (i >= ZS_CLASS_MAX)
-			return 0;
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
-			return 0;
-	}
-	return 1;
+	return labels_valid_class(s, 0);
 }
 
 static int

@@ -16,8 +16,9 @@
 #include <stdint.h>
 
 #include "emb.h"
+#include "labels.h"
 
-#define ZS_CLASS_MAX 64
+#define ZS_CLASS_MAX LABELS_CLASS_MAX
 
 typedef struct zs_classes {
 	size_t n;           /* classes, sorted by name */
@@ -32,7 +33,7 @@ typedef struct zs_classes {
 	int sigmoid;        /* model has a logit bias: independent sigmoid per class (SigLIP) */
 } zs_classes;
 
-/* 1 when name is a valid class name: [a-z0-9][a-z0-9_-]{0,63}. */
+/* 1 when name is a valid class name: [a-z0-9][a-z0-9_-]{0,63} (labels_valid_class). */
 int zs_valid_class(const char *name);
 
 /* Build the classes from n text vectors of dimension dim.  At least two classes.
