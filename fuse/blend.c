@@ -354,6 +354,29 @@ in_open(struct in *in, struct tab *t, const char *path, const char *const *cols,
 	}
 }
 
+/* End of an input: its read error (rc < 0) is fatal. */
+static void
+in_close(struct in *in, int rc)
+{
+	if (rc < 0)
+		cs_die(CS_EXIT_DATA, "%s", in->r.err);
+	tsv_reader_release(&in->r);
+	free(in->pcol);
+}
+
+/* The table row of the current input row's key, or -1 when the zero-shot input
+ * (zpath) has none: counted in *unmatched, the first 20 warned about. */
+static long
+in_lookup(const struct in *in, const struct tab *t, const char *zpath, size_t *unmatched)
+{
+	long i = lookup(t, tsv_reader_field(&in->r, (size_t)in->ikey));
+
+	if (i < 0 && (*unmatched)++ < 20)
+		cs_warn("%s:%lu: key %s has no row in %s", in->name, in->r.lineno,
+		    tsv_reader_field(&in->r, (size_t)in->ikey), zpath);
+	return i;
+}
+
 static double
 in_prob(struct in *in, int col)
 {
@@ -463,23 +486,16 @@ read_inputs(struct tab *t, const char *zpath, const char *cpath, const char *ppa
 		w->have[BLEND_ZEROSHOT] = 1;
 		t->slot[findslot(t, key)] = ++t->n;
 	}
-	if (rc < 0)
-		cs_die(CS_EXIT_DATA, "%s", in.r.err);
-	tsv_reader_release(&in.r);
-	free(in.pcol);
+	in_close(&in, rc);
 
 	if (cpath != NULL) {
 		in_open(&in, t, cpath, cc, 5, 1);
 		while ((rc = tsv_reader_next(&in.r)) == 1) {
-			long i = lookup(t, tsv_reader_field(&in.r, (size_t)in.ikey));
+			long i = in_lookup(&in, t, zpath, &unmatched);
 			const char *pr = tsv_reader_field(&in.r, (size_t)in.iextra);
 			struct frow *w;
-			if (i < 0) {
-				if (unmatched++ < 20)
-					cs_warn("%s:%lu: key %s has no row in %s", cpath, in.r.lineno,
-					    tsv_reader_field(&in.r, (size_t)in.ikey), zpath);
+			if (i < 0)
 				continue;
-			}
 			w = &t->r[i];
 			w->ccls = in_class(&in, t, 0);
 			w->cconf = in_prob(&in, in.iconf);
@@ -496,23 +512,16 @@ read_inputs(struct tab *t, const char *zpath, const char *cpath, const char *ppa
 				w->have[BLEND_CLUSTER] = 1;
 			}
 		}
-		if (rc < 0)
-			cs_die(CS_EXIT_DATA, "%s", in.r.err);
-		tsv_reader_release(&in.r);
-		free(in.pcol);
+		in_close(&in, rc);
 	}
 
 	in_open(&in, t, ppath, pc, 5, 0);
 	while ((rc = tsv_reader_next(&in.r)) == 1) {
-		long i = lookup(t, tsv_reader_field(&in.r, (size_t)in.ikey));
+		long i = in_lookup(&in, t, zpath, &unmatched);
 		const char *lab = tsv_reader_field(&in.r, (size_t)in.iextra);
 		struct frow *w;
-		if (i < 0) {
-			if (unmatched++ < 20)
-				cs_warn("%s:%lu: key %s has no row in %s", ppath, in.r.lineno,
-				    tsv_reader_field(&in.r, (size_t)in.ikey), zpath);
+		if (i < 0)
 			continue;
-		}
 		w = &t->r[i];
 		w->pcls = in_class(&in, t, 0);
 		w->pconf = in_prob(&in, in.iconf);
@@ -522,10 +531,7 @@ read_inputs(struct tab *t, const char *zpath, const char *cpath, const char *ppa
 		blend_evidence(p, t->k, w->l + BLEND_CLASSIFIER * t->k);
 		w->have[BLEND_CLASSIFIER] = 1;
 	}
-	if (rc < 0)
-		cs_die(CS_EXIT_DATA, "%s", in.r.err);
-	tsv_reader_release(&in.r);
-	free(in.pcol);
+	in_close(&in, rc);
 	free(p);
 	if (unmatched > 20)
 		cs_warn("... %zu rows in all have no zero-shot row", unmatched);
