@@ -361,31 +361,11 @@ run_full(const struct opts *o, struct prior *pr, labels *l)
 }
 
 /* Mini-batch: reads the named input several times, holding one batch and a sample. */
-struct batch {
-	float *x;
-	char **keys, **locs;
-	size_t n, cap;
-	size_t d;
-};
-
 static size_t
-read_batch(emb_reader *r, struct batch *b)
+read_batch(emb_reader *r, emb_block *b)
 {
-	emb_image im;
-	int rc;
-
-	for (b->n = 0; b->n < b->cap; b->n++) {
-		rc = emb_reader_next(r, &im);
-		if (rc < 0)
-			cs_die(CS_EXIT_DATA, "%s", emb_reader_error(r));
-		if (rc == 0)
-			break;
-		memcpy(b->x + b->n * b->d, im.vec, b->d * sizeof *b->x);
-		free(b->keys[b->n]);
-		free(b->locs[b->n]);
-		b->keys[b->n] = xstrdup(im.key);
-		b->locs[b->n] = xstrdup(im.location ? im.location : "");
-	}
+	if (emb_block_read(r, b) < 0)
+		cs_die(CS_EXIT_DATA, "%s", emb_reader_error(r));
 	return b->n;
 }
 
@@ -405,7 +385,7 @@ run_minibatch(const struct opts *o, struct prior *pr, labels *l)
 {
 	emb_reader *r = zs_open_or_die(o->input);
 	emb_stamp st;
-	struct batch b;
+	emb_block b;
 	size_t d, n = 0, ns = 0, scap, i;
 	int k = o->km.k, ep, *lw;
 	float *sample, *centers;
@@ -435,11 +415,7 @@ run_minibatch(const struct opts *o, struct prior *pr, labels *l)
 	emb_reader_close(r);
 	if (n > 0 && n < (size_t)k)
 		cs_die(CS_EXIT_DATA, "%s: %zu images, fewer than the %d clusters asked for", o->input, n, k);
-	b.d = d;
-	b.cap = (size_t)o->batch;
-	b.x = xreallocarray(NULL, b.cap * d, sizeof *b.x);
-	b.keys = xcalloc(b.cap, sizeof *b.keys);
-	b.locs = xcalloc(b.cap, sizeof *b.locs);
+	emb_block_init(&b, (size_t)o->batch, d);
 	lw = xreallocarray(NULL, b.cap, sizeof *lw);
 	counts = xcalloc((size_t)k, sizeof *counts);
 	size = xcalloc((size_t)k, sizeof *size);
@@ -485,13 +461,7 @@ run_minibatch(const struct opts *o, struct prior *pr, labels *l)
 	cs_fshut(stdout, "<stdout>");
 	if (o->summary)
 		write_summary(o->summary, pr, k, size, inert, lp.n, lp.agree);
-	for (i = 0; i < b.cap; i++) {
-		free(b.keys[i]);
-		free(b.locs[i]);
-	}
-	free(b.keys);
-	free(b.locs);
-	free(b.x);
+	emb_block_release(&b);
 	free(lw);
 	free(counts);
 	free(size);

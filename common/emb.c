@@ -382,3 +382,44 @@ emb_read_all(emb_reader *r, float **mat, char ***keys, char ***locs, size_t *n)
 	*mat = m, *keys = k, *locs = l, *n = cnt;
 	return 0;
 }
+
+void
+emb_block_init(emb_block *b, size_t cap, size_t dim)
+{
+	b->cap = cap;
+	b->dim = dim;
+	b->n = 0;
+	b->x = xcalloc(cap * dim, sizeof *b->x);
+	b->keys = xcalloc(cap, sizeof *b->keys);
+	b->locs = xcalloc(cap, sizeof *b->locs);
+}
+
+int
+emb_block_read(emb_reader *r, emb_block *b)
+{
+	emb_image im;
+	int rc;
+
+	for (b->n = 0; b->n < b->cap; b->n++) {
+		if ((rc = emb_reader_next(r, &im)) != 1)
+			return rc < 0 ? -1 : 0;
+		memcpy(b->x + b->n * b->dim, im.vec, b->dim * sizeof *b->x);
+		memcpy(b->keys[b->n], im.key, sizeof b->keys[b->n]);
+		free(b->locs[b->n]);
+		b->locs[b->n] = xstrdup(im.location ? im.location : "");
+	}
+	return 1;
+}
+
+void
+emb_block_release(emb_block *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->cap; i++)
+		free(b->locs[i]);
+	free(b->locs);
+	free(b->keys);
+	free(b->x);
+	memset(b, 0, sizeof *b);
+}

@@ -164,4 +164,22 @@ int emb_key_valid(const char *s);
  * caller frees keys[i], locs[i], keys, locs, and mat. */
 int emb_read_all(emb_reader *r, float **mat, char ***keys, char ***locs, size_t *n);
 
+/* Reading images in blocks, for tools that score a block at a time (one BLAS call per
+ * block) with memory flat in the number of images.  An emb_block is caller-owned
+ * (emb_block_init / emb_block_release); its arrays are its own and are reused by each
+ * read. */
+typedef struct emb_block {
+	size_t cap, dim;                /* rows, floats per row (the reader's dim) */
+	size_t n;                       /* rows filled by the last emb_block_read */
+	float *x;                       /* cap x dim, row-major */
+	char (*keys)[EMB_KEY_HEX + 1];  /* cap */
+	char **locs;                    /* cap; "" for an image without a location */
+} emb_block;
+void emb_block_init(emb_block *b, size_t cap, size_t dim);
+/* Refill b with the next images of r, up to cap: 1 = b is full (more may follow),
+ * 0 = end of input, -1 = error (emb_reader_error(r)); b->n rows are valid in
+ * every case (those read before the end or the error). */
+int emb_block_read(emb_reader *r, emb_block *b);
+void emb_block_release(emb_block *b);
+
 #endif

@@ -93,46 +93,30 @@ put_row(const zs_classes *c, const struct opts *o, int other, const char *key,
 static void
 classify(emb_reader *img, const zs_classes *c, const struct opts *o, int other)
 {
-	size_t d = c->dim, n = 0, i;
-	float *x = xreallocarray(NULL, (size_t)BLOCK * d, sizeof *x);
+	size_t i;
 	float *cos = xreallocarray(NULL, (size_t)BLOCK * c->n, sizeof *cos);
 	float *work = o->maxmode ? xreallocarray(NULL, (size_t)BLOCK * c->nprompts, sizeof *work) : NULL;
 	double *p = xreallocarray(NULL, c->n, sizeof *p);
-	char (*keys)[EMB_KEY_HEX + 1] = xreallocarray(NULL, BLOCK, sizeof *keys);
-	char **locs = xcalloc(BLOCK, sizeof *locs);
-	emb_image im;
+	emb_block b;
 	int rc;
 
-	for (;;) {
-		rc = emb_reader_next(img, &im);
+	emb_block_init(&b, BLOCK, c->dim);
+	do {
+		rc = emb_block_read(img, &b);
 		if (rc < 0)
 			cs_die(CS_EXIT_DATA, "%s", emb_reader_error(img));
-		if (rc > 0) {
-			memcpy(x + n * d, im.vec, d * sizeof *x);
-			memcpy(keys[n], im.key, sizeof keys[n]);
-			free(locs[n]);
-			locs[n] = xstrdup(im.location ? im.location : "");
-			n++;
-		}
-		if (n == BLOCK || (rc == 0 && n > 0)) {
-			zs_classes_cosines(c, x, n, o->maxmode, work, cos);
-			for (i = 0; i < n; i++)
-				put_row(c, o, other, keys[i], locs[i], cos + i * c->n, p);
+		if (b.n > 0) {
+			zs_classes_cosines(c, b.x, b.n, o->maxmode, work, cos);
+			for (i = 0; i < b.n; i++)
+				put_row(c, o, other, b.keys[i], b.locs[i], cos + i * c->n, p);
 			if (ferror(stdout))
 				cs_fshut(stdout, "<stdout>");
-			n = 0;
 		}
-		if (rc == 0)
-			break;
-	}
-	for (i = 0; i < BLOCK; i++)
-		free(locs[i]);
-	free(locs);
-	free(keys);
+	} while (rc == 1);
+	emb_block_release(&b);
 	free(p);
 	free(work);
 	free(cos);
-	free(x);
 }
 
 int

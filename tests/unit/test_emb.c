@@ -159,6 +159,62 @@ test_stream_roundtrip(void)
 	emb_reader_close(r);
 }
 
+/* emb_block_read: blocks of cap rows in input order, the short last block, the rows
+ * read before an error. */
+static void
+test_block(void)
+{
+	char err[1024], key[EMB_KEY_HEX + 1], loc[64], *buf;
+	emb_reader *r;
+	emb_block b;
+	float v[DIM];
+	long len;
+	int i, rc, want[] = { 1, 1, 0 }, wantn[] = { 2, 2, 1 }, row = 0, bad = 0;
+	FILE *fp;
+
+	write_stream(tpath("b.emb"), 5);
+	r = emb_reader_open(tpath("b.emb"), err, sizeof err);
+	CHECK(r != NULL, "open: %s", err);
+	if (r == NULL)
+		return;
+	emb_block_init(&b, 2, DIM);
+	for (i = 0; i < 3; i++) {
+		size_t j;
+		rc = emb_block_read(r, &b);
+		CHECK(rc == want[i] && b.n == (size_t)wantn[i], "block %d: rc %d n %zu", i, rc, b.n);
+		for (j = 0; j < b.n; j++, row++) {
+			mkkey(key, (unsigned)row + 100);
+			mkvec(v, (unsigned)row + 100);
+			snprintf(loc, sizeof loc, "vendor%d.zip!dir/%03d.jpg", row % 3, row);
+			bad += strcmp(b.keys[j], key) != 0 || strcmp(b.locs[j], loc) != 0 ||
+			    memcmp(b.x + j * DIM, v, sizeof v) != 0;
+		}
+	}
+	CHECK(row == 5 && bad == 0, "rows in order with key, location, vector: %d rows, %d wrong", row, bad);
+	CHECK(emb_block_read(r, &b) == 0 && b.n == 0, "end is sticky");
+	emb_reader_close(r);
+	emb_block_release(&b);
+	/* the last byte cut (the end record truncated), blocks of 3: a full block, then
+	 * the 4th and 5th images and the error */
+	buf = slurp(tpath("b.emb"), &len, "read b.emb");
+	fp = fopen(tpath("bcut.emb"), "wb");
+	fwrite(buf, 1, (size_t)len - 1, fp);
+	fclose(fp);
+	free(buf);
+	emb_block_init(&b, 3, DIM);
+	r = emb_reader_open(tpath("bcut.emb"), err, sizeof err);
+	CHECK(r != NULL, "open cut: %s", err);
+	if (r != NULL) {
+		rc = emb_block_read(r, &b);
+		CHECK(rc == 1 && b.n == 3, "cut: first block full (rc %d n %zu)", rc, b.n);
+		rc = emb_block_read(r, &b);
+		CHECK(rc == -1 && b.n == 2 && strstr(emb_reader_error(r), "truncated") != NULL,
+		    "cut: the row before the error, then -1 (rc %d n %zu: %s)", rc, b.n, emb_reader_error(r));
+		emb_reader_close(r);
+	}
+	emb_block_release(&b);
+}
+
 /* Every proper prefix of a valid stream is an error, never a crash or a short success. */
 static void
 test_stream_truncated(void)
@@ -580,6 +636,7 @@ main(void)
 	test_stamp_compat();
 	test_stream_roundtrip();
 	test_stream_truncated();
+	test_block();
 	test_detect();
 	test_cache_roundtrip();
 	test_cache_empty_and_errors();
