@@ -483,6 +483,22 @@ fmt_double_exact(char buf[32], double v)
 	return 0;                       /* unreachable: 17 digits always round-trip */
 }
 
+/* The values written the same way for doubles and floats: "" for a non-finite one,
+ * "0" / "-0".  1 when v was one of them (buf written). */
+static int
+fmt_special(char buf[32], double v)
+{
+	if (!isfinite(v)) {
+		buf[0] = '\0';
+		return 1;
+	}
+	if (v == 0) {
+		strcpy(buf, signbit(v) ? "-0" : "0");
+		return 1;
+	}
+	return 0;
+}
+
 void
 tsv_fmt_double(char buf[32], double v)
 {
@@ -490,15 +506,7 @@ tsv_fmt_double(char buf[32], double v)
 	unsigned long long m;
 	int prec, x17, x, i;
 
-	if (!isfinite(v)) {
-		buf[0] = '\0';
-		return;
-	}
-	if (v == 0) {
-		strcpy(buf, signbit(v) ? "-0" : "0");
-		return;
-	}
-	if (fmt_double_exact(buf, v))
+	if (fmt_special(buf, v) || fmt_double_exact(buf, v))
 		return;
 	/* "-d.dddddddddddddddde+XX" */
 	snprintf(e, sizeof e, "%.16e", fabs(v));
@@ -593,15 +601,7 @@ tsv_fmt_float(char buf[32], float v)
 {
 	int prec;
 
-	if (!isfinite(v)) {
-		buf[0] = '\0';
-		return;
-	}
-	if (v == 0) {
-		strcpy(buf, signbit(v) ? "-0" : "0");
-		return;
-	}
-	if (fmt_float_fast(buf, v))
+	if (fmt_special(buf, v) || fmt_float_fast(buf, v))
 		return;
 	for (prec = 6; prec < 9; prec++) {
 		snprintf(buf, 32, "%.*g", prec, (double)v);

@@ -252,6 +252,14 @@ test_fmt(void)
 	CHECK(strcmp(b, "0.70710677") == 0, "sqrt(.5)f: %s", b);
 	tsv_fmt_float(b, INFINITY);
 	CHECK(b[0] == '\0', "inf f -> empty");
+	tsv_fmt_float(b, NAN);
+	CHECK(b[0] == '\0', "nan f -> empty");
+	tsv_fmt_float(b, -0.0f);
+	CHECK(strcmp(b, "-0") == 0, "-0f: %s", b);
+	tsv_fmt_float(b, 0.0f);
+	CHECK(strcmp(b, "0") == 0, "0f: %s", b);
+	tsv_fmt_double(b, 0.0);
+	CHECK(strcmp(b, "0") == 0, "0: %s", b);
 	for (i = 0; i < 200000; i++) {
 		uint64_t u = next64();
 		double d;
