@@ -175,6 +175,10 @@ async function until(what, fn, timeout = 10000) {
       const n1 = labelLines().length;
       await page.click('#review-keys button[data-cls="unpackaged"]');
       await until('click correction', async () => labelLines().length > n1);
+      // the tile is marked when the answer reaches the page, which can be after the
+      // server's append is visible in the log
+      await until('click correction shown', async () =>
+        (await page.$$('#review-grid .tile.corrected')).length === 2).catch(() => {});
       const it2 = await (await page.request.get(new URL('/api/item?id=' + t2, BASE).href)).json();
       check('review: a click on a class corrects the selected image', it2.label === 'unpackaged' &&
         (await page.$$('#review-grid .tile.corrected')).length === 2);
