@@ -11,6 +11,8 @@
 # model-only 19.7/s, so on 2 cores ViT-B-32 stays below OpenCLIP's tuned 18.9/s
 # (its model alone is 96 CPU-ms/image: 2 cores cannot exceed ~21/s).  Unchanged
 # 45k re-run 0.36 s (0.35 s CPU); peak RSS 265 MB at 1k inputs, 350 MB at 45k.
+# Idle machine (load ~1, 22:50): ViT-B-32 bf16 --fast 28.7 images/s (63 CPU-ms), bf16 exact
+# 24.1/s (79), f32 --fast 18.5/s (103), f32 exact 15.3/s (126): the bf16 modes pass 22.2.
 set -u
 : "${SRC:=$(cd "$(dirname "$0")/../.." && pwd)}"
 BIN=$SRC/bin
