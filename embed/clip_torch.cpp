@@ -733,17 +733,4 @@ const char *cs_errmsg(void)
 	return g_err.c_str();
 }
 
-int cs_engine_tune_env(int argc, char **argv)
-{
-	(void)argc;
-	if (getenv("OMP_WAIT_POLICY") || !argv || !argv[0])
-		return 0;
-	// libgomp reads OMP_WAIT_POLICY when it is loaded, before main: only a
-	// re-exec makes the setting take effect.
-	if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0)
-		return -1;
-	execv("/proc/self/exe", argv);
-	return -1;
-}
-
 } // extern "C"

@@ -153,16 +153,3 @@ cs_errmsg(void)
 	return eng.h ? eng.errmsg() : dl_err;
 }
 
-/* As the engine's: libgomp is already loaded (libvips needs it), so only a re-exec
- * makes OMP_WAIT_POLICY take effect; without libtorch linked it costs milliseconds. */
-int
-cs_engine_tune_env(int argc, char **argv)
-{
-	(void)argc;
-	if (getenv("OMP_WAIT_POLICY") || !argv || !argv[0])
-		return 0;
-	if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0)
-		return -1;
-	execv("/proc/self/exe", argv);
-	return -1;
-}
