@@ -292,14 +292,9 @@ int main(int argc, char **argv)
 	ui_params p;
 	const char *user = getenv("USER");
 	char err[1024];
-	enum { O_CACHE = 256, O_LABELS, O_CLASSES, O_ZS, O_CL, O_ROOT, O_JOURNAL, O_WORK, O_USER, O_EVERY,
-		O_LEASE, O_TOOLS, O_TRACE };
+	enum { O_USER = UI_O_END, O_TRACE };
 	static const struct option lo[] = {
-		{ "cache", 1, 0, O_CACHE }, { "labels", 1, 0, O_LABELS }, { "classes", 1, 0, O_CLASSES },
-		{ "zeroshot", 1, 0, O_ZS }, { "clusters", 1, 0, O_CL }, { "root", 1, 0, O_ROOT },
-		{ "journal", 1, 0, O_JOURNAL }, { "workdir", 1, 0, O_WORK }, { "user", 1, 0, O_USER },
-		{ "retrain-every", 1, 0, O_EVERY }, { "lease", 1, 0, O_LEASE }, { "tools", 1, 0, O_TOOLS },
-		{ "trace", 0, 0, O_TRACE }, { 0, 0, 0, 0 },
+		UI_OPTIONS, { "user", 1, 0, O_USER }, { "trace", 0, 0, O_TRACE }, { 0, 0, 0, 0 },
 	};
 	int ch;
 
@@ -307,20 +302,11 @@ int main(int argc, char **argv)
 	ui_params_default(&p);
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
-		case O_CACHE: p.cache = optarg; break;
-		case O_LABELS: p.labels = optarg; break;
-		case O_CLASSES: p.classes = optarg; break;
-		case O_ZS: p.zeroshot = optarg; break;
-		case O_CL: p.clusters = optarg; break;
-		case O_ROOT: p.root = optarg; break;
-		case O_JOURNAL: p.journal = optarg; break;
-		case O_WORK: p.workdir = optarg; break;
-		case O_TOOLS: p.tooldir = optarg; break;
 		case O_USER: user = optarg; break;
-		case O_EVERY: p.retrain_every = (int)num_arg_ll("--retrain-every", optarg, 0, 1000000); break;
-		case O_LEASE: p.lease_s = (int)num_arg_ll("--lease", optarg, 1, 86400); break;
 		case O_TRACE: G.trace = 1; break;
-		default: usage();
+		default:
+			if (!ui_params_option(&p, ch, optarg))
+				usage();
 		}
 	}
 	if (optind != argc || !p.cache || !p.labels || !p.classes)

@@ -97,6 +97,25 @@ void ui_params_default(ui_params *p)
 	p->confident = 0.9;
 }
 
+int ui_params_option(ui_params *p, int ch, const char *arg)
+{
+	switch (ch) {
+	case UI_O_CACHE: p->cache = arg; break;
+	case UI_O_LABELS: p->labels = arg; break;
+	case UI_O_CLASSES: p->classes = arg; break;
+	case UI_O_ZS: p->zeroshot = arg; break;
+	case UI_O_CL: p->clusters = arg; break;
+	case UI_O_ROOT: p->root = arg; break;
+	case UI_O_JOURNAL: p->journal = arg; break;
+	case UI_O_WORK: p->workdir = arg; break;
+	case UI_O_TOOLS: p->tooldir = arg; break;
+	case UI_O_EVERY: p->retrain_every = (int)num_arg_ll("--retrain-every", arg, 0, 1000000); break;
+	case UI_O_LEASE: p->lease_s = (int)num_arg_ll("--lease", arg, 1, 86400); break;
+	default: return 0;
+	}
+	return 1;
+}
+
 static size_t key_hash(const char *s)
 {
 	size_t h = 1469598103934665603u;

@@ -38,6 +38,17 @@ typedef struct ui_params {
 } ui_params;
 
 void ui_params_default(ui_params *p);
+/* The options both labellers take.  UI_OPTIONS expands to their struct option entries
+ * (a program's own option values start at UI_O_END); ui_params_option() applies one and
+ * returns 1 when ch was one of them, 0 otherwise. */
+enum { UI_O_CACHE = 256, UI_O_LABELS, UI_O_CLASSES, UI_O_ZS, UI_O_CL, UI_O_ROOT, UI_O_JOURNAL,
+	UI_O_WORK, UI_O_EVERY, UI_O_LEASE, UI_O_TOOLS, UI_O_END };
+#define UI_OPTIONS \
+	{ "cache", 1, 0, UI_O_CACHE }, { "labels", 1, 0, UI_O_LABELS }, { "classes", 1, 0, UI_O_CLASSES }, \
+	{ "zeroshot", 1, 0, UI_O_ZS }, { "clusters", 1, 0, UI_O_CL }, { "root", 1, 0, UI_O_ROOT }, \
+	{ "journal", 1, 0, UI_O_JOURNAL }, { "workdir", 1, 0, UI_O_WORK }, \
+	{ "retrain-every", 1, 0, UI_O_EVERY }, { "lease", 1, 0, UI_O_LEASE }, { "tools", 1, 0, UI_O_TOOLS }
+int ui_params_option(ui_params *p, int ch, const char *arg);
 
 typedef struct ui_core ui_core;
 

@@ -595,16 +595,14 @@ int main(int argc, char **argv)
 	unsigned port = 8077, timeout = 30, threads = 4, conns = 256;
 	size_t cache_mb = 256;
 	char err[1024];
-	enum { O_CACHE = 256, O_LABELS, O_CLASSES, O_ZS, O_CL, O_ROOT, O_JOURNAL, O_WORK, O_LISTEN, O_PORT,
-		O_TOKEN, O_ALLOW, O_EVERY, O_LEASE, O_TIMEOUT, O_BODY, O_THREADS, O_CONNS, O_CACHEMB, O_TOOLS };
+	enum { O_LISTEN = UI_O_END, O_PORT, O_TOKEN, O_ALLOW, O_TIMEOUT, O_BODY, O_THREADS, O_CONNS,
+		O_CACHEMB };
 	static const struct option lo[] = {
-		{ "cache", 1, 0, O_CACHE }, { "labels", 1, 0, O_LABELS }, { "classes", 1, 0, O_CLASSES },
-		{ "zeroshot", 1, 0, O_ZS }, { "clusters", 1, 0, O_CL }, { "root", 1, 0, O_ROOT },
-		{ "journal", 1, 0, O_JOURNAL }, { "workdir", 1, 0, O_WORK }, { "listen", 1, 0, O_LISTEN },
+		UI_OPTIONS, { "listen", 1, 0, O_LISTEN },
 		{ "port", 1, 0, O_PORT }, { "token-file", 1, 0, O_TOKEN }, { "allow-host", 1, 0, O_ALLOW },
-		{ "retrain-every", 1, 0, O_EVERY }, { "lease", 1, 0, O_LEASE }, { "timeout", 1, 0, O_TIMEOUT },
+		{ "timeout", 1, 0, O_TIMEOUT },
 		{ "max-body", 1, 0, O_BODY }, { "threads", 1, 0, O_THREADS }, { "connections", 1, 0, O_CONNS },
-		{ "cache-mb", 1, 0, O_CACHEMB }, { "tools", 1, 0, O_TOOLS }, { 0, 0, 0, 0 },
+		{ "cache-mb", 1, 0, O_CACHEMB }, { 0, 0, 0, 0 },
 	};
 	int ch;
 
@@ -613,15 +611,6 @@ int main(int argc, char **argv)
 	W.max_body = 16384;
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
-		case O_CACHE: p.cache = optarg; break;
-		case O_LABELS: p.labels = optarg; break;
-		case O_CLASSES: p.classes = optarg; break;
-		case O_ZS: p.zeroshot = optarg; break;
-		case O_CL: p.clusters = optarg; break;
-		case O_ROOT: p.root = optarg; break;
-		case O_JOURNAL: p.journal = optarg; break;
-		case O_WORK: p.workdir = optarg; break;
-		case O_TOOLS: p.tooldir = optarg; break;
 		case O_LISTEN: listen_addr = optarg; break;
 		case O_PORT: port = (unsigned)num_arg_ll("--port", optarg, 0, 65535); break;
 		case O_TOKEN: token_file = optarg; break;
@@ -629,14 +618,14 @@ int main(int argc, char **argv)
 			allow = xreallocarray(allow, nallow + 1, sizeof *allow);
 			allow[nallow++] = optarg;
 			break;
-		case O_EVERY: p.retrain_every = (int)num_arg_ll("--retrain-every", optarg, 0, 1000000); break;
-		case O_LEASE: p.lease_s = (int)num_arg_ll("--lease", optarg, 1, 86400); break;
 		case O_TIMEOUT: timeout = (unsigned)num_arg_ll("--timeout", optarg, 1, 3600); break;
 		case O_BODY: W.max_body = (size_t)num_arg_ll("--max-body", optarg, 256, 1 << 20); break;
 		case O_THREADS: threads = (unsigned)num_arg_ll("--threads", optarg, 1, 64); break;
 		case O_CONNS: conns = (unsigned)num_arg_ll("--connections", optarg, 1, 10000); break;
 		case O_CACHEMB: cache_mb = (size_t)num_arg_ll("--cache-mb", optarg, 1, 65536); break;
-		default: usage();
+		default:
+			if (!ui_params_option(&p, ch, optarg))
+				usage();
 		}
 	}
 	if (optind != argc || !p.cache || !p.labels || !p.classes)
