@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "strhash.h"
 #include "emb.h"
 #include "exitcode.h"
 #include "labels.h"
@@ -116,18 +117,10 @@ int ui_params_option(ui_params *p, int ch, const char *arg)
 	return 1;
 }
 
-static size_t key_hash(const char *s)
-{
-	size_t h = 1469598103934665603u;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211u;
-	return h;
-}
-
 static size_t core_key_id(void *ctx, const char *key)
 {
 	ui_core *c = ctx;
-	for (size_t i = key_hash(key) & (c->hcap - 1);; i = (i + 1) & (c->hcap - 1)) {
+	for (size_t i = (size_t)cs_strhash(key) & (c->hcap - 1);; i = (i + 1) & (c->hcap - 1)) {
 		if (!c->hidx[i])
 			return (size_t)-1;
 		if (strcmp(c->keys[c->hidx[i] - 1], key) == 0)
@@ -225,7 +218,7 @@ static int load_cache(ui_core *c, char *errbuf, size_t errlen)
 		;
 	c->hidx = xcalloc(c->hcap, sizeof *c->hidx);
 	for (size_t id = 0; id < c->n; id++) {
-		size_t i = key_hash(c->keys[id]) & (c->hcap - 1);
+		size_t i = (size_t)cs_strhash(c->keys[id]) & (c->hcap - 1);
 		while (c->hidx[i])
 			i = (i + 1) & (c->hcap - 1);
 		c->hidx[i] = id + 1;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "strhash.h"
 #include "exitcode.h"
 #include "ui_journal.h"
 #include "xalloc.h"
@@ -101,6 +102,21 @@ int ui_journal_append(ui_journal *j, const char *time, const char *kind, const c
 	return rc;
 }
 
+/* End a locked scan: unlock, close, free; CS_EXIT_IO if reading failed. */
+static int scan_done(FILE *fp, char *line, const char *path, char *errbuf, size_t errlen)
+{
+	int bad = ferror(fp);
+
+	flock(fileno(fp), LOCK_UN);
+	fclose(fp);
+	free(line);
+	if (bad) {
+		snprintf(errbuf, errlen, "%s: read error", path);
+		return CS_EXIT_IO;
+	}
+	return 0;
+}
+
 /* Split line (no newline) at TABs into at most max fields; returns the count. */
 static size_t split_tabs(char *line, char **f, size_t max)
 {
@@ -140,15 +156,7 @@ int ui_journal_read(const char *path, ui_journal_fn *fn, void *ctx, char *errbuf
 			continue;       /* not ours: ignore */
 		fn(ctx, f[0], f[1], f[2], f[3], f[4], f[5]);
 	}
-	int bad = ferror(fp);
-	flock(fileno(fp), LOCK_UN);
-	fclose(fp);
-	free(line);
-	if (bad) {
-		snprintf(errbuf, errlen, "%s: read error", path);
-		return CS_EXIT_IO;
-	}
-	return 0;
+	return scan_done(fp, line, path, errbuf, errlen);
 }
 
 int ui_labels_scan(const char *path, void (*fn)(void *ctx, const char *time_key), void *ctx,
@@ -178,30 +186,14 @@ int ui_labels_scan(const char *path, void (*fn)(void *ctx, const char *time_key)
 		*t2 = '\0';
 		fn(ctx, line);
 	}
-	int bad = ferror(fp);
-	flock(fileno(fp), LOCK_UN);
-	fclose(fp);
-	free(line);
-	if (bad) {
-		snprintf(errbuf, errlen, "%s: read error", path);
-		return CS_EXIT_IO;
-	}
-	return 0;
-}
-
-static size_t str_hash(const char *s)
-{
-	size_t h = 1469598103934665603u;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211u;
-	return h;
+	return scan_done(fp, line, path, errbuf, errlen);
 }
 
 int ui_strset_has(const ui_strset *s, const char *str)
 {
 	if (s->cap == 0)
 		return 0;
-	for (size_t i = str_hash(str) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+	for (size_t i = (size_t)cs_strhash(str) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
 		if (!s->slot[i])
 			return 0;
 		if (strcmp(s->slot[i], str) == 0)
@@ -211,7 +203,7 @@ int ui_strset_has(const ui_strset *s, const char *str)
 
 static void strset_put(char **slot, size_t cap, char *str)
 {
-	size_t i = str_hash(str) & (cap - 1);
+	size_t i = (size_t)cs_strhash(str) & (cap - 1);
 	while (slot[i])
 		i = (i + 1) & (cap - 1);
 	slot[i] = str;
