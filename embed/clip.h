@@ -106,10 +106,12 @@ int cs_encode_text(cs_model *m, const int64_t *tokens, int n, float *out, int no
 /* The message of the last failed call on this thread ("" when none). */
 const char *cs_errmsg(void);
 
-/* Call first thing in main (before any thread or OpenMP runtime starts): when
- * OMP_WAIT_POLICY is unset, sets it to PASSIVE and re-executes the program so
- * libgomp reads it at start-up, unless tuning is already in effect.  Returns 0 when
- * nothing had to be done, -1 when re-exec failed (the program just goes on). */
+/* Call first thing in main (before any thread or OpenMP runtime starts).  Sets
+ * glibc's malloc to keep freed blocks up to 32 MB for reuse and not to trim the
+ * heap below 1 GB (so batches after the first do not fault their tensors in
+ * again), then, when OMP_WAIT_POLICY is unset, sets it to PASSIVE and re-executes
+ * the program so libgomp reads it at start-up.  Returns 0 when nothing had to be
+ * re-executed, -1 when re-exec failed (the program just goes on). */
 int cs_engine_tune_env(int argc, char **argv);
 
 #ifdef __cplusplus

@@ -8,9 +8,12 @@
  *   test_engine text DIR DTYPE N IN.i64 OUT.f32      (N x ctx ids   -> N x D, not normalised)
  *   test_engine load DIR                             (exit 0, or print the error and exit 1)
  *   test_engine tune                                 (cs_engine_tune_env, print OMP_WAIT_POLICY)
+ *   test_engine reuse [raw]                          (page faults of three rounds of tensor-sized
+ *                                                     blocks, after cs_engine_tune_env unless raw)
  * DTYPE is f32, bf16 or auto.  Errors: "status N: message" on stderr, exit 1. */
 #include <math.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,6 +316,38 @@ out:
 	cs_model_free(m);
 }
 
+static long minor_faults(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/* A batch allocates, writes and frees the same tensors each time (sizes here as
+ * in a ViT-B-16 block at batch 8): after the first round the memory should be
+ * found already mapped. */
+static int reuse(int tuned, int argc, char **argv)
+{
+	static const size_t mb[] = {5, 15, 19, 5, 2, 9};
+	enum { NB = sizeof mb / sizeof mb[0] };
+	volatile char *p[NB];
+	if (tuned)
+		cs_engine_tune_env(argc, argv);
+	for (int round = 0; round < 3; round++) {
+		long f0 = minor_faults();
+		for (int i = 0; i < NB; i++) {
+			if (!(p[i] = malloc(mb[i] << 20)))
+				return 1;
+			for (size_t off = 0; off < mb[i] << 20; off += 4096)
+				p[i][off] = (char)round;
+		}
+		for (int i = 0; i < NB; i++)
+			free((void *)(uintptr_t)p[i]);
+		printf("round %d: %ld faults\n", round, minor_faults() - f0);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char path[4096];
@@ -324,6 +359,8 @@ int main(int argc, char **argv)
 		printf("%s\n", getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "(unset)");
 		return 0;
 	}
+	if (argc >= 2 && argc <= 3 && !strcmp(argv[1], "reuse"))
+		return reuse(argc == 2, argc, argv);
 	if (argc > 1)
 		return tool(argc, argv);
 	cs_model_free(NULL);
