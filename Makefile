@@ -82,6 +82,11 @@ check-fast: all
 bench: all
 	tests/bench/run
 
+# the engine built and tested against libtorch 2.x in a Debian 13 chroot (root, network)
+LIBTORCH2_ROOT ?= /var/tmp/clipsort-libtorch2
+check-libtorch2:
+	tests/compat/libtorch2.sh $(LIBTORCH2_ROOT)
+
 demo: all
 	scripts/demo
 
@@ -98,7 +103,7 @@ manlint:
 clean:
 	rm -rf build $(filter bin/clipsort-%,$(PROGS) $(TORCH_PROGS))
 
-.PHONY: all deps check check-fast bench demo install manlint clean fuzz
+.PHONY: all deps check check-fast check-libtorch2 bench demo install manlint clean fuzz
 .DELETE_ON_ERROR:
 
 -include $(shell find build -name '*.d' 2>/dev/null)
