@@ -3,12 +3,16 @@
  *   engine_bench gen DIR b32|b16   write a random-weight ViT-B-32/-16 model dir
  *                                  (used when clipsort-mkmodel is not built)
  *   engine_bench sgemm             fp32 GFLOP/s of a 2048^2 sgemm (the roofline)
+ *   engine_bench peak              fp32 FMA peak of all CPUs together (independent
+ *                                  AVX-512 or AVX2 FMAs, no memory traffic): the
+ *                                  ceiling no GEMM can pass
  *   engine_bench load DIR          model load time (run twice: the second is from page cache)
  *   engine_bench image DIR DTYPE BATCH SECONDS
  *   engine_bench text DIR DTYPE BATCH SECONDS
  *   engine_bench cos DIR           bf16 vs fp32 cosine (images and prompts)
  * It calls cs_engine_tune_env() first, as clipsort-embed does, unless
- * ENGINE_BENCH_RAW is set.
+ * ENGINE_BENCH_RAW is set.  ENGINE_BENCH_THREADS=N sets the engine's threads;
+ * ENGINE_BENCH_UNFUSED=1 turns fused attention off (libtorch 2.x).
  * Each prints one line "key value ...". */
 #include <math.h>
 #include <stdint.h>
@@ -18,7 +22,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <pthread.h>
+#include <unistd.h>
+
 #include <cblas.h>
+#include <immintrin.h>
 
 #include "../../embed/clip.h"
 
@@ -171,6 +179,8 @@ static cs_model *open_model(const char *dir, const char *dtype)
 	p.dtype = !strcmp(dtype, "bf16") ? CS_DTYPE_BF16 : CS_DTYPE_F32;
 	if (getenv("ENGINE_BENCH_THREADS"))
 		p.n_threads = atoi(getenv("ENGINE_BENCH_THREADS"));
+	if (getenv("ENGINE_BENCH_UNFUSED"))  /* explicit softmax(QK^T)V even where libtorch fuses it */
+		p.fused_attention = 0;
 	if (cs_model_load(dir, &p, &m) != 0) {
 		fprintf(stderr, "engine_bench: %s\n", cs_errmsg());
 		exit(1);
@@ -269,6 +279,75 @@ static int cosines(const char *dir)
 	return 0;
 }
 
+/* FMA peak: 12 independent accumulators (more than latency x ports on current
+ * x86 cores), 0.25e9 FMA instructions per thread. */
+#define PEAK_ITERS 20000000L
+__attribute__((target("avx512f"))) static float peak512(void)
+{
+	__m512 a[12], b = _mm512_set1_ps(1.0000001f), c = _mm512_set1_ps(1e-7f);
+	float r = 0;
+#pragma GCC unroll 12
+	for (int i = 0; i < 12; i++)
+		a[i] = _mm512_set1_ps((float)i);
+	for (long k = 0; k < PEAK_ITERS; k++)
+#pragma GCC unroll 12
+		for (int i = 0; i < 12; i++)
+			a[i] = _mm512_fmadd_ps(a[i], b, c);
+	for (int i = 0; i < 12; i++)
+		r += _mm512_reduce_add_ps(a[i]);
+	return r;
+}
+
+__attribute__((target("avx2,fma"))) static float peak256(void)
+{
+	__m256 a[12], b = _mm256_set1_ps(1.0000001f), c = _mm256_set1_ps(1e-7f);
+	float r = 0, v[8];
+#pragma GCC unroll 12
+	for (int i = 0; i < 12; i++)
+		a[i] = _mm256_set1_ps((float)i);
+	for (long k = 0; k < PEAK_ITERS; k++)
+#pragma GCC unroll 12
+		for (int i = 0; i < 12; i++)
+			a[i] = _mm256_fmadd_ps(a[i], b, c);
+	for (int i = 0; i < 12; i++) {
+		_mm256_storeu_ps(v, a[i]);
+		for (int j = 0; j < 8; j++)
+			r += v[j];
+	}
+	return r;
+}
+
+static int peak_wide;
+static void *peak_thread(void *arg)
+{
+	*(float *)arg = peak_wide ? peak512() : peak256();
+	return NULL;
+}
+
+static int peak(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	pthread_t th[256];
+	float sink[256];
+	if (n < 1 || n > 256)
+		n = 1;
+	__builtin_cpu_init();
+	peak_wide = __builtin_cpu_supports("avx512f");
+	if (!peak_wide && !__builtin_cpu_supports("fma")) {
+		printf("fp32 FMA peak: not measured (no FMA)\n");
+		return 0;
+	}
+	double t0 = now();
+	for (long i = 0; i < n; i++)
+		pthread_create(&th[i], NULL, peak_thread, &sink[i]);
+	for (long i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	double t = now() - t0, flop = 2.0 * (peak_wide ? 16 : 8) * 12 * PEAK_ITERS * n;
+	printf("fp32 FMA peak %s x %ld threads: %.1f GFLOP/s (%.1f per core)%s\n", peak_wide ? "AVX-512" : "AVX2", n,
+	       flop / t / 1e9, flop / t / 1e9 / n, sink[0] == 12345.f ? " " : "");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	/* as clipsort-embed does; ENGINE_BENCH_RAW=1 measures libgomp's own default */
@@ -296,6 +375,8 @@ int main(int argc, char **argv)
 		       2.0 * n * n * n * reps / (cpu_now() - c0) / 1e9);
 		return 0;
 	}
+	if (argc == 2 && !strcmp(argv[1], "peak"))
+		return peak();
 	if (argc == 3 && !strcmp(argv[1], "load")) {
 		double t0 = now();
 		cs_model *m = open_model(argv[2], "f32");
@@ -308,6 +389,6 @@ int main(int argc, char **argv)
 		return bench(argv[1], argv[2], argv[3], atoi(argv[4]), atof(argv[5]));
 	if (argc == 3 && !strcmp(argv[1], "cos"))
 		return cosines(argv[2]);
-	fprintf(stderr, "usage: engine_bench gen DIR b32|b16 | sgemm | load DIR | image|text DIR f32|bf16 BATCH SECONDS | cos DIR\n");
+	fprintf(stderr, "usage: engine_bench gen DIR b32|b16 | sgemm | peak | load DIR | image|text DIR f32|bf16 BATCH SECONDS | cos DIR\n");
 	return 2;
 }
