@@ -59,7 +59,7 @@ rate "B-16 bf16 batch 8" 35.13 image "$B16" bf16 8 "$S"
 # (OMP_WAIT_POLICY=PASSIVE, the OpenMP OpenBLAS): the same-moment comparison.
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 	echo "--- OpenCLIP's ViT tower in PyTorch, tuned (PASSIVE, OpenMP OpenBLAS), beside the engine"
-	for m in "b32 1" "b32 8" "b32 32" "b16 8"; do
+	for m in "b32 1" "b32 8" "b32 32" "b16 1" "b16 8" "b16 32"; do
 		set -- $m
 		o=$(OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 "$SRC/tests/bench/openclip_tower.py" $1 $2 "$S")
 		e=$("$EB" image "$OUT/engine-vit-$(echo $1 | sed 's/b/b-/')" f32 $2 "$S")
