@@ -254,6 +254,19 @@ rc=$?   # before the name's $(...) resets $?
 check "merged shards equal a single run: same keys and locations, vectors ($(tail -n 1 py.out))" test $rc -eq 0
 run "$E" -m model --shard 3/2 -o x.h5 imgs
 expect_err_grep "--shard K/N checks K" 2 'shard K'
+# --device: the name is checked before anything is loaded; a device or dtype this
+# build or machine cannot run is a usage error too, and no output is left
+run "$E" -m model --device cuda:x -o dev.h5 imgs
+expect_err_grep "--device cuda:x: usage error before loading" 2 '^clipsort-embed: --device: cuda:x: expected auto, cpu, cuda or cuda:N$'
+run "$E" -m model --device gpu -o dev.h5 imgs
+expect_err_grep "--device gpu: usage error" 2 'expected auto, cpu, cuda or cuda:N'
+if ! ldd "$BIN/clipsort-engine.so" 2>/dev/null | grep -q libtorch_cuda; then  # a CPU-only libtorch
+	run "$E" -m model --device cuda:0 -o dev.h5 imgs
+	expect_err_grep "--device cuda:0 without CUDA: exit 2, says why" 2 'device "cuda:0": CUDA is not available'
+	run "$E" -m model --dtype f16 --device cpu -o dev.h5 imgs
+	expect_err_grep "--dtype f16 on the CPU: exit 2, says why" 2 'dtype f16 needs a CUDA device'
+	check "no output left by a refused device or dtype" test ! -e dev.h5
+fi
 
 # --- progress on a terminal ---
 mkdir prog && cp -r many/. prog/ && head -c 2000 imgs/boxed/0002.jpg >prog/0-trunc.jpg
