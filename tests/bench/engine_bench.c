@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -211,6 +212,13 @@ static int64_t *rand_prompts(int n, int ctx, int vocab)
 	return t;
 }
 
+static long minor_faults(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
 static int bench(const char *what, const char *dir, const char *dtype, int batch, double secs)
 {
 	cs_model *m = open_model(dir, dtype);
@@ -229,6 +237,7 @@ static int bench(const char *what, const char *dir, const char *dtype, int batch
 		fprintf(stderr, "engine_bench: %s\n", cs_errmsg());
 		return 1;
 	}
+	long f0 = minor_faults();
 	t0 = now();
 	c0 = cpu_now();
 	do {
@@ -238,8 +247,9 @@ static int bench(const char *what, const char *dir, const char *dtype, int batch
 	} while (t1 - t0 < secs);
 	c1 = cpu_now();
 #undef ENC
-	printf("%s %s batch %d: %.2f per second (%d batches in %.2f s; %.2f per CPU-second)\n", what, dtype, batch,
-	       iters * batch / (t1 - t0), iters, t1 - t0, iters * batch / (c1 - c0));
+	printf("%s %s batch %d: %.2f per second (%d batches in %.2f s; %.2f per CPU-second; %ld page faults/batch)\n",
+	       what, dtype, batch, iters * batch / (t1 - t0), iters, t1 - t0, iters * batch / (c1 - c0),
+	       (minor_faults() - f0) / iters);
 	free(in);
 	free(out);
 	cs_model_free(m);

@@ -8,6 +8,8 @@
  *   test_engine text DIR DTYPE N IN.i64 OUT.f32      (N x ctx ids   -> N x D, not normalised)
  *   test_engine load DIR                             (exit 0, or print the error and exit 1)
  *   test_engine tune                                 (cs_engine_tune_env, print OMP_WAIT_POLICY)
+ *   test_engine faults DIR                           (minor page faults of 3 encodes of the same
+ *                                                     8 random images, one line each)
  *   test_engine reuse [raw]                          (page faults of three rounds of tensor-sized
  *                                                     blocks, after cs_engine_tune_env unless raw)
  * DTYPE is f32, bf16 or auto.  Errors: "status N: message" on stderr, exit 1. */
@@ -348,6 +350,40 @@ static int reuse(int tuned, int argc, char **argv)
 	return 0;
 }
 
+/* The engine's own buffers: the second and third batch should fault next to nothing. */
+static int encode_faults(const char *dir)
+{
+	cs_model *m;
+	cs_model_info info;
+	cs_model_params p = cs_model_default_params();
+	p.device = "cpu";
+	p.dtype = CS_DTYPE_F32;
+	if (cs_model_load(dir, &p, &m) != 0) {
+		fprintf(stderr, "%s\n", cs_errmsg());
+		return 1;
+	}
+	cs_model_get_info(m, &info);
+	const int n = 8;
+	size_t px = (size_t)n * 3 * info.image_size * info.image_size;
+	float *in = malloc(px * sizeof *in), *out = malloc((size_t)n * info.embed_dim * sizeof *out);
+	if (!in || !out)
+		return 1;
+	for (size_t i = 0; i < px; i++)
+		in[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+	for (int round = 0; round < 3; round++) {
+		long f0 = minor_faults();
+		if (cs_encode_image(m, in, n, out, 1) != 0) {
+			fprintf(stderr, "%s\n", cs_errmsg());
+			return 1;
+		}
+		printf("round %d: %ld faults\n", round, minor_faults() - f0);
+	}
+	free(in);
+	free(out);
+	cs_model_free(m);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char path[4096];
@@ -359,6 +395,8 @@ int main(int argc, char **argv)
 		printf("%s\n", getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "(unset)");
 		return 0;
 	}
+	if (argc == 3 && !strcmp(argv[1], "faults"))
+		return encode_faults(argv[2]);
 	if (argc >= 2 && argc <= 3 && !strcmp(argv[1], "reuse"))
 		return reuse(argc == 2, argc, argv);
 	if (argc > 1)
