@@ -28,6 +28,8 @@ model() { # NAME PRESET b32|b16
 	fi
 }
 model vit-b-32 ViT-B-32 b32 && model vit-b-16 ViT-B-16 b16 || { echo "bench-engine: cannot make models"; exit 1; }
+L14=$OUT/engine-vit-l-14  # made with clipsort-mkmodel only (1.6 GB)
+[ -f "$L14/open_clip_model.safetensors" ] || "$MK" --no-vocab --preset ViT-L-14 --dtype f32 "$L14" >/dev/null 2>&1 || L14=
 B32=$OUT/engine-vit-b-32 B16=$OUT/engine-vit-b-16
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; threads: ${ENGINE_BENCH_THREADS:-all}; BLAS: $(ldd "$EB" | awk '/libblas.so.3/ {print $3}')"
@@ -49,9 +51,10 @@ rate() {
 		for (i = 1; i <= NF; i++) if ($i == "per" && $(i+1) == "second") w = $(i-1); else if ($i == "per") c = $(i-1)
 		printf "%-22s %8.2f /s wall %8.2f /CPU-s  %6.1f GFLOP/CPU-s = %3.0f%% of sgemm\n", n, w, c, c * g, 100 * c * g / gf }'
 }
-echo "--- image tower (GFLOP per image: B-32 8.82, B-16 35.13)"
+echo "--- image tower (GFLOP per image: B-32 8.82, B-16 35.13, L-14 162.0)"
 for b in 1 8 32; do rate "B-32 f32 batch $b" 8.82 image "$B32" f32 $b "$S"; done
 for b in 1 8 32; do rate "B-16 f32 batch $b" 35.13 image "$B16" f32 $b "$S"; done
+[ -n "$L14" ] && rate "L-14 f32 batch 8" 162.0 image "$L14" f32 8 "$S"
 rate "B-32 bf16 batch 8" 8.82 image "$B32" bf16 8 "$S"
 rate "B-16 bf16 batch 8" 35.13 image "$B16" bf16 8 "$S"
 # OpenCLIP's tower, re-stated in PyTorch (tests/bench/openclip_tower.py), timed
@@ -59,10 +62,10 @@ rate "B-16 bf16 batch 8" 35.13 image "$B16" bf16 8 "$S"
 # (OMP_WAIT_POLICY=PASSIVE, the OpenMP OpenBLAS): the same-moment comparison.
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 	echo "--- OpenCLIP's ViT tower in PyTorch, tuned (PASSIVE, OpenMP OpenBLAS), beside the engine"
-	for m in "b32 1" "b32 8" "b32 32" "b16 1" "b16 8" "b16 32"; do
+	for m in "b32 1" "b32 8" "b32 32" "b16 1" "b16 8" "b16 32" ${L14:+"l14 8"}; do
 		set -- $m
 		o=$(OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 "$SRC/tests/bench/openclip_tower.py" $1 $2 "$S")
-		e=$("$EB" image "$OUT/engine-vit-$(echo $1 | sed 's/b/b-/')" f32 $2 "$S")
+		e=$("$EB" image "$OUT/engine-vit-$(echo $1 | sed 's/^\([a-z]\)/\1-/')" f32 $2 "$S")
 		echo "$o" | awk -v n="$1 f32 batch $2" '{ for (i = 1; i <= NF; i++) if ($i == "per" && $(i+1) == "second") w = $(i-1); printf "%-18s OpenCLIP %6.2f /s", n, w }'
 		echo "$e" | awk '{ for (i = 1; i <= NF; i++) if ($i == "per" && $(i+1) == "second") w = $(i-1); printf "   engine %6.2f /s\n", w }'
 	done

@@ -347,12 +347,16 @@ static int peak(void)
 		printf("fp32 FMA peak: not measured (no FMA)\n");
 		return 0;
 	}
-	double t0 = now();
-	for (long i = 0; i < n; i++)
-		pthread_create(&th[i], NULL, peak_thread, &sink[i]);
-	for (long i = 0; i < n; i++)
-		pthread_join(th[i], NULL);
-	double t = now() - t0, flop = 2.0 * (peak_wide ? 16 : 8) * 12 * PEAK_ITERS * n;
+	double t = 1e30, flop = 2.0 * (peak_wide ? 16 : 8) * 12 * PEAK_ITERS * n;
+	for (int rep = 0; rep < 3; rep++) {  // the best of three: other load only slows it down
+		double t0 = now();
+		for (long i = 0; i < n; i++)
+			pthread_create(&th[i], NULL, peak_thread, &sink[i]);
+		for (long i = 0; i < n; i++)
+			pthread_join(th[i], NULL);
+		if (now() - t0 < t)
+			t = now() - t0;
+	}
 	printf("fp32 FMA peak %s x %ld threads: %.1f GFLOP/s (%.1f per core)%s\n", peak_wide ? "AVX-512" : "AVX2", n,
 	       flop / t / 1e9, flop / t / 1e9 / n, sink[0] == 12345.f ? " " : "");
 	return 0;

@@ -6,7 +6,7 @@ PyTorch with random weights, so bench-engine can time what OpenCLIP runs beside
 the engine, on the same libtorch and BLAS at the same moment.  open_clip itself is
 not packaged for Debian; this is the same sequence of torch calls.
 
-usage: openclip_tower.py b32|b16 BATCH SECONDS  ->  one line of images/s"""
+usage: openclip_tower.py b32|b16|l14 BATCH SECONDS  ->  one line of images/s"""
 import sys
 import time
 
@@ -60,7 +60,10 @@ def main():
     name, batch, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     torch.manual_seed(0)
     torch.set_num_threads(len(__import__("os").sched_getaffinity(0)))
-    m = VisionTransformer(224, 32 if name == "b32" else 16).eval()
+    if name == "l14":
+        m = VisionTransformer(224, 14, width=1024, layers=24, heads=16, output_dim=768).eval()
+    else:
+        m = VisionTransformer(224, 32 if name == "b32" else 16).eval()
     x = torch.randn(batch, 3, 224, 224)
     with torch.no_grad():
         m(x)
