@@ -521,6 +521,8 @@ private:
 
 	static c10::DataPtr take(size_t n)
 	{
+		TORCH_CHECK(n <= std::numeric_limits<size_t>::max() / 2, "CPU allocator: not enough memory: you tried to allocate ",
+		            n, " bytes");
 		const size_t cls = size_class(n);
 		void *base = nullptr;
 		if (cls >= kMinKept) {
