@@ -40,6 +40,7 @@
 extern "C" {
 #include "clip.h"
 #include "clipcfg.h"
+#include "devname.h"
 #include "safetensors.h"
 }
 
@@ -402,41 +403,22 @@ std::string basename_of(std::string d)
 
 void parse_device(const char *dev, at::Device &out, std::string &str)
 {
-	std::string d = dev && *dev ? dev : "auto";
-	if (d == "auto") {
-		if (torch::cuda::is_available()) {
-			out = at::Device(at::kCUDA, 0);
-			str = "cuda:0";
-		} else {
-			out = at::Device(at::kCPU);
-			str = "cpu";
-		}
-		return;
-	}
-	if (d == "cpu") {
+	int idx;
+	const int kind = devname_parse(dev, &idx);
+	if (kind == DEVNAME_BAD)
+		throw Error(CS_EINVAL, std::string("device \"") + dev + "\": expected auto, cpu, cuda or cuda:N");
+	if (kind == DEVNAME_CPU || (kind == DEVNAME_AUTO && !torch::cuda::is_available())) {
 		out = at::Device(at::kCPU);
 		str = "cpu";
 		return;
 	}
-	int idx = 0;
-	if (d.rfind("cuda", 0) == 0) {
-		std::string rest = d.substr(4);
-		if (!rest.empty()) {
-			if (rest[0] != ':' || rest.size() < 2 || rest.size() > 4 ||
-			    rest.find_first_not_of("0123456789", 1) != std::string::npos)
-				throw Error(CS_EINVAL, "device \"" + d + "\": expected auto, cpu, cuda or cuda:N");
-			idx = std::atoi(rest.c_str() + 1);
-		}
-		if (!torch::cuda::is_available())
-			throw Error(CS_EDEVICE, "device \"" + d + "\": CUDA is not available (no GPU, or libtorch built without CUDA)");
-		if (idx >= static_cast<int>(torch::cuda::device_count()))
-			throw Error(CS_EDEVICE, "device \"" + d + "\": only " + std::to_string(torch::cuda::device_count()) +
-			                            " CUDA device(s)");
-		out = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(idx));
-		str = "cuda:" + std::to_string(idx);
-		return;
-	}
-	throw Error(CS_EINVAL, "device \"" + d + "\": expected auto, cpu, cuda or cuda:N");
+	if (!torch::cuda::is_available())
+		throw Error(CS_EDEVICE, std::string("device \"") + dev + "\": CUDA is not available (no GPU, or libtorch built without CUDA)");
+	if (idx >= static_cast<int>(torch::cuda::device_count()))
+		throw Error(CS_EDEVICE, std::string("device \"") + dev + "\": only " + std::to_string(torch::cuda::device_count()) +
+		                            " CUDA device(s)");
+	out = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(idx));
+	str = "cuda:" + std::to_string(idx);
 }
 
 void pick_dtype(int want, const at::Device &dev, at::ScalarType &dt, std::string &str)

@@ -1,7 +1,8 @@
 # The OpenCLIP inference engine (clip.h): C parsers + the libtorch shim.
 # A program using the engine links $(ENGINE_OBJS) with $(ENGINE_LIBS) (C++ runtime
 # included, so $(CC) can link it).
-ENGINE_COBJS := $(O)/embed/safetensors.o $(O)/embed/clipcfg.o $(O)/embed/modeldir.o $(O)/embed/tune_env.o
+ENGINE_COBJS := $(O)/embed/safetensors.o $(O)/embed/clipcfg.o $(O)/embed/modeldir.o $(O)/embed/tune_env.o \
+                $(O)/embed/devname.o
 ENGINE_OBJS  := $(ENGINE_COBJS) $(O)/embed/clip_torch.o
 ENGINE_LIBS   = $(TORCH_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS) $(BLAS_LIBS) -lstdc++ -lm
 

@@ -12,6 +12,7 @@
 #include "bpe.h"
 #include "clip.h"
 #include "clipcfg.h"
+#include "devname.h"
 #include "diag.h"
 #include "emb.h"
 #include "exitcode.h"
@@ -88,19 +89,6 @@ parse_shard(struct opts *o, const char *s)
 	o->shard_k = (int)num_arg_ll("--shard K", k, 1, o->shard_n);
 }
 
-/* auto, cpu, cuda or cuda:N (N up to 3 digits), checked before the engine is loaded */
-static int
-device_name_ok(const char *d)
-{
-	size_t n;
-	if (!strcmp(d, "auto") || !strcmp(d, "cpu") || !strcmp(d, "cuda"))
-		return 1;
-	if (strncmp(d, "cuda:", 5) != 0)
-		return 0;
-	n = strspn(d + 5, "0123456789");
-	return n >= 1 && n <= 3 && d[5 + n] == '\0';
-}
-
 static void
 parse_opts(struct opts *o, int argc, char **argv)
 {
@@ -133,11 +121,13 @@ parse_opts(struct opts *o, int argc, char **argv)
 		case 'b': o->batch = (int)num_arg_ll("-b", optarg, 1, 4096); break;
 		case 'j': o->threads = (int)num_arg_ll("-j", optarg, 1, 1024); break;
 		case 'q': o->quiet = 1; break;
-		case O_DEVICE:
+		case O_DEVICE: {
+			int idx;
 			o->device = optarg;
-			if (!device_name_ok(optarg))
+			if (devname_parse(optarg, &idx) == DEVNAME_BAD)
 				cs_die(CS_EXIT_USAGE, "--device: %s: expected auto, cpu, cuda or cuda:N", optarg);
 			break;
+		}
 		case O_DTYPE:
 			if (strcmp(optarg, "auto") == 0) o->dtype = CS_DTYPE_AUTO;
 			else if (strcmp(optarg, "f32") == 0) o->dtype = CS_DTYPE_F32;

@@ -10,6 +10,7 @@
 
 #include "../../embed/clip.h"
 #include "../../embed/clipcfg.h"
+#include "../../embed/devname.h"
 #include "../../embed/modeldir.h"
 #include "../../embed/safetensors.h"
 #include "check.h"
@@ -275,10 +276,29 @@ static void test_modeldir(void)
 	rmdir(d);
 }
 
+static void test_devname(void)
+{
+	static const struct { const char *name; int kind, index; } ok[] = {
+		{ NULL, DEVNAME_AUTO, 0 }, { "", DEVNAME_AUTO, 0 }, { "auto", DEVNAME_AUTO, 0 },
+		{ "cpu", DEVNAME_CPU, 0 }, { "cuda", DEVNAME_CUDA, 0 }, { "cuda:0", DEVNAME_CUDA, 0 },
+		{ "cuda:7", DEVNAME_CUDA, 7 }, { "cuda:123", DEVNAME_CUDA, 123 },
+	};
+	static const char *bad[] = { "gpu", "CPU", "cuda:", "cuda:x", "cuda:1x", "cuda:-1", "cuda:1234", "cuda0", "cpu:0" };
+	int idx;
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		int k = devname_parse(ok[i].name, &idx);
+		CHECK(k == ok[i].kind && idx == ok[i].index, "device %s: kind %d index %d", ok[i].name ? ok[i].name : "(null)", k,
+		      idx);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		CHECK(devname_parse(bad[i], &idx) == DEVNAME_BAD, "device %s refused", bad[i]);
+}
+
 int main(void)
 {
 	test_safetensors();
 	test_config();
 	test_modeldir();
+	test_devname();
 	return check_done();
 }
