@@ -7,7 +7,8 @@
 # average is printed with them, and OpenCLIP's tower (re-stated in PyTorch,
 # openclip_tower.py) is timed beside the engine at the same moment.  The fp32 FMA
 # peak of the CPUs is the ceiling: OpenCLIP's tuned 25.4 images/s (B-32, batch 8)
-# is 224 GFLOP/s, more than this machine's peak on most days (212-231 measured).  ENGINE_BENCH_SECS=N sets the seconds per measurement.
+# is 224 GFLOP/s, about this machine's peak (208-234 measured).
+# ENGINE_BENCH_SECS=N sets the seconds per measurement.
 set -u
 : "${SRC:=$(cd "$(dirname "$0")/../.." && pwd)}"
 EB=$SRC/build/obj/tests/engine_bench
@@ -17,7 +18,7 @@ S=${ENGINE_BENCH_SECS:-6}
 [ -x "$EB" ] || { echo "bench-engine: $EB not built (make $EB)"; exit 1; }
 mkdir -p "$OUT"
 
-model() { # NAME PRESET b32|b16
+model() { # NAME PRESET b32|b16|-  (engine_bench gen makes only b32 and b16)
 	d=$OUT/engine-$1
 	[ -f "$d/open_clip_model.safetensors" ] && return 0
 	rm -rf "$d"
@@ -28,9 +29,9 @@ model() { # NAME PRESET b32|b16
 	fi
 }
 model vit-b-32 ViT-B-32 b32 && model vit-b-16 ViT-B-16 b16 || { echo "bench-engine: cannot make models"; exit 1; }
-L14=$OUT/engine-vit-l-14  # made with clipsort-mkmodel only (1.6 GB)
-[ -f "$L14/open_clip_model.safetensors" ] || "$MK" --no-vocab --preset ViT-L-14 --dtype f32 "$L14" >/dev/null 2>&1 || L14=
 B32=$OUT/engine-vit-b-32 B16=$OUT/engine-vit-b-16
+L14=$OUT/engine-vit-l-14  # 1.6 GB; left out when it cannot be made
+model vit-l-14 ViT-L-14 - 2>/dev/null || L14=
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; threads: ${ENGINE_BENCH_THREADS:-all}; BLAS: $(ldd "$EB" | awk '/libblas.so.3/ {print $3}')"
 sg=$("$EB" sgemm)
@@ -41,6 +42,9 @@ pkg=$(echo "$pk" | sed -n 's/.*: \([0-9.]*\) GFLOP.*/\1/p')
 echo "fp32 sgemm 2048^2: $gf GFLOP/s wall ($(awk -v a="$gf" -v b="$pkg" 'BEGIN { printf "%.0f", 100 * a / b }')% of the FMA peak), $gfc GFLOP per CPU-second (the roofline)"
 "$EB" load "$B32" >/dev/null
 echo "ViT-B-32 $("$EB" load "$B32") (page cache; target well under 1 s)"
+
+# per_second: the wall-clock rate in a line of engine_bench or openclip_tower.py
+per_second() { awk '{ for (i = 1; i <= NF; i++) if ($i == "per" && $(i+1) == "second") print $(i-1) }'; }
 
 # rate NAME GFLOP_PER_ITEM ARGS...: items per second (wall) and per CPU-second, and
 # the fraction of the sgemm roofline reached (both per CPU-second, which the load
@@ -66,8 +70,8 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 		set -- $m
 		o=$(OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 "$SRC/tests/bench/openclip_tower.py" $1 $2 "$S")
 		e=$("$EB" image "$OUT/engine-vit-$(echo $1 | sed 's/^\([a-z]\)/\1-/')" f32 $2 "$S")
-		echo "$o" | awk -v n="$1 f32 batch $2" '{ for (i = 1; i <= NF; i++) if ($i == "per" && $(i+1) == "second") w = $(i-1); printf "%-18s OpenCLIP %6.2f /s", n, w }'
-		echo "$e" | awk '{ for (i = 1; i <= NF; i++) if ($i == "per" && $(i+1) == "second") w = $(i-1); printf "   engine %6.2f /s\n", w }'
+		printf '%-18s OpenCLIP %6.2f /s   engine %6.2f /s\n' "$1 f32 batch $2" \
+			"$(echo "$o" | per_second)" "$(echo "$e" | per_second)"
 	done
 	echo "$o" | sed 's/:.*//; s/^/    (/; s/$/)/'
 else
